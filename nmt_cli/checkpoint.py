@@ -1,0 +1,225 @@
+"""Checkpoints that survive crashes: atomic save, verified load (``weights_only``), resume state.
+
+A run directory holds ``step-NNNNNNNN.pt`` files, ``best.pt`` and ``last.pt`` (hard links to one of
+them) and ``checkpoints.json``, a manifest with every file's sha256. A save writes a temporary file
+in the same directory, fsyncs it, renames it into place, updates the manifest the same way and only
+then prunes old files, so the previous good checkpoint survives a kill or a full disk at any point.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from nmt_cli.errors import CheckpointError, UsageError
+
+MANIFEST = "checkpoints.json"
+FORMAT = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write via a temporary sibling + fsync + rename; on any failure the old file is untouched."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(
+                f"{path.parent}: disk full while writing {path.name}; the previous checkpoint is kept"
+            ) from None
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Point ``dst`` at ``src``'s content atomically (hard link, or a copy where links fail)."""
+    tmp = dst.with_name(f".{dst.name}.link")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        _atomic_write(tmp, lambda fh: fh.write(src.read_bytes()))
+    os.replace(tmp, dst)
+
+
+def read_manifest(run: Path) -> dict[str, Any]:
+    path = run / MANIFEST
+    if not path.exists():
+        return {"files": {}, "best": None, "last": None}
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: damaged manifest (not valid JSON)") from None
+
+
+def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
+    data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    _atomic_write(run / MANIFEST, lambda fh: fh.write(data))
+
+
+def assert_finite(state_dict: dict[str, torch.Tensor]) -> None:
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"refusing to save a checkpoint: parameter {name} is not finite")
+
+
+def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last: int) -> Path:
+    """Save ``payload`` as step ``step``; update last (and best); prune beyond ``keep_last``."""
+    assert_finite(payload["model"])
+    name = f"step-{step:08d}.pt"
+    path = run / name
+    _atomic_write(path, lambda fh: torch.save(payload, fh))
+    manifest = read_manifest(run)
+    manifest["files"][name] = {"sha256": _sha256(path), "step": step, "bytes": path.stat().st_size}
+    manifest["last"] = name
+    if is_best or manifest.get("best") is None:
+        manifest["best"] = name
+    _write_manifest(run, manifest)
+    _link(path, run / "last.pt")
+    if manifest["best"] == name:
+        _link(path, run / "best.pt")
+    _prune(run, manifest, keep_last)
+    return path
+
+
+def _prune(run: Path, manifest: dict[str, Any], keep_last: int) -> None:
+    """Remove step files beyond the last ``keep_last`` (best.pt/last.pt are links and survive)."""
+    names = sorted(manifest["files"], key=lambda n: manifest["files"][n]["step"])
+    keep = set(names[-max(1, keep_last) :]) | {manifest["best"], manifest["last"]}
+    doomed = [n for n in names if n not in keep]
+    if not doomed:
+        return
+    for n in doomed:
+        manifest["files"][n]["pruned"] = True
+    _write_manifest(run, manifest)
+    for n in doomed:
+        (run / n).unlink(missing_ok=True)
+
+
+def _verify(path: Path, expected: str | None) -> None:
+    if expected is not None and _sha256(path) != expected:
+        raise CheckpointError(f"{path}: checksum mismatch (damaged or modified since it was written)")
+
+
+def load_file(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Load one checkpoint with ``weights_only=True``; never falls back to unsafe loading."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    _verify(path, expected_sha256)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle, code-running pickle...
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({_reason(err)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "model" not in payload:
+        raise CheckpointError(f"{path}: not an nmt checkpoint")
+    return payload
+
+
+def _reason(err: Exception) -> str:
+    """The informative line of torch.load's error (it explains unsafe globals at length)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    unsafe = [ln for ln in lines if "Unsupported global" in ln or "Unsupported operand" in ln]
+    if unsafe:
+        return (
+            "refused unsafe content: " + unsafe[0].split(" was not an allowed global")[0].split("error: ")[-1]
+        )
+    return (lines[0] if lines else type(err).__name__)[:200]
+
+
+def _candidates(run: Path, which: str) -> Iterator[tuple[Path, str | None]]:
+    """The checkpoint asked for first, then older good ones, newest first."""
+    manifest = read_manifest(run)
+    files = manifest["files"]
+    first = manifest.get(which)
+    if first and first in files:
+        yield run / f"{which}.pt", files[first]["sha256"]
+        yield run / first, files[first]["sha256"]
+    for name in sorted(files, key=lambda n: files[n]["step"], reverse=True):
+        if name != first and not files[name].get("pruned"):
+            yield run / name, files[name]["sha256"]
+
+
+def load(
+    model_path: Path | str, which: str = "best", warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Load from a run directory (``best``/``last``, falling back to older good files) or a file."""
+    path = Path(model_path)
+    if path.is_file():
+        manifest = read_manifest(path.parent) if (path.parent / MANIFEST).exists() else {"files": {}}
+        alias = {"best.pt": manifest.get("best"), "last.pt": manifest.get("last")}.get(path.name)
+        entry = manifest["files"].get(alias or path.name)
+        return load_file(path, entry["sha256"] if entry else None)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such run directory or checkpoint file")
+    if which not in ("best", "last"):
+        raise UsageError(f"--checkpoint must be best or last, not {which!r}")
+    errors = []
+    for candidate, sha in _candidates(path, which):
+        if not candidate.exists():
+            continue
+        try:
+            payload = load_file(candidate, sha)
+        except CheckpointError as err:
+            errors.append(str(err))
+            continue
+        if errors and warn is not None:
+            warn(f"{errors[0]}; using {candidate.name} instead")
+        return payload
+    raise CheckpointError(errors[0] if errors else f"{path}: no checkpoint in this run directory yet")
+
+
+@contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """An exclusive lock on the run directory: two trainings never write into it at once."""
+    run.mkdir(parents=True, exist_ok=True)
+    fh = open(run / ".lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise UsageError(f"{run} is in use by another training (lock held on {run / '.lock'})") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

@@ -1,0 +1,232 @@
+"""Attentional decoders: a teacher-forced ``forward`` for training and a ``step`` for search.
+
+Two placements of Bahdanau attention:
+
+``BahdanauDecoder`` (the original paper; default): at step t the query is the previous state
+s(t-1); the context c(t) enters the recurrent cell with the previous target embedding; the output
+is tanh(W [s(t); c(t); e(t-1)]). The part of the cell's input projection that reads c(t) is folded
+into the encoder states once per batch (W_c·Σ a_i h_i = Σ a_i (W_c h_i)), so the step loop does a
+(B, S) × (S, G) product instead of a (B, K) × (K, G) one.
+
+``PostDecoder``: the query is the state after the step, s(t); the output is tanh(W [s(t); c(t)]).
+Without input feeding the whole target side runs through one recurrent call and attention is
+batched over all steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from nmt_cli.attention import BahdanauAttention
+from nmt_cli.config import ModelConfig
+from nmt_cli.tokenizer import PAD_ID
+
+
+@dataclass
+class Memory:
+    """What the decoder reads from the encoder, computed once per batch."""
+
+    states: Tensor  # (B, S, K) encoder states (attention values)
+    keys: Tensor  # (B, S, A) projected keys
+    mask: Tensor  # (B, S) True on real positions
+    gate_values: Tensor | None = None  # (B, S, G) states projected into the first cell's input gates
+
+    def select(self, index: Tensor) -> Memory:
+        """Rows ``index`` (e.g. repeat for beams): every tensor along the batch dim."""
+        gv = None if self.gate_values is None else self.gate_values.index_select(0, index)
+        return Memory(
+            self.states.index_select(0, index),
+            self.keys.index_select(0, index),
+            self.mask.index_select(0, index),
+            gv,
+        )
+
+
+@dataclass
+class State:
+    """Recurrent state: h and (LSTM) c of shape (L, B, D); feed (B, Do) for input feeding."""
+
+    h: Tensor
+    c: Tensor | None = None
+    feed: Tensor | None = None
+
+    def select(self, index: Tensor) -> State:
+        return State(
+            self.h.index_select(1, index),
+            None if self.c is None else self.c.index_select(1, index),
+            None if self.feed is None else self.feed.index_select(0, index),
+        )
+
+
+def gru_gates(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
+    """GRU update from input and hidden projections (B, 3D) each; h (B, D) -> (B, D)."""
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return n + z * (h - n)
+
+
+def lstm_gates(gi: Tensor, gh: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """LSTM update from projections (B, 4D) each; c (B, D) -> new (h, c)."""
+    i, f, g, o = (gi + gh).chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class Bridge(nn.Module):
+    """Decoder initial state from the encoder's final states (or zeros without a bridge)."""
+
+    def __init__(self, cfg: ModelConfig, enc_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.h = nn.Linear(enc_dim, cfg.dec_hidden) if cfg.bridge else None
+        self.c = nn.Linear(enc_dim, cfg.dec_hidden) if cfg.bridge and cfg.cell == "lstm" else None
+
+    def forward(self, enc_h: Tensor, enc_c: Tensor | None) -> State:
+        """enc_h, enc_c (L, B, 2H) -> State with (L, B, D)."""
+        shape = (self.cfg.layers, enc_h.size(1), self.cfg.dec_hidden)
+        zeros = enc_h.new_zeros(shape)
+        h = torch.tanh(self.h(enc_h)) if self.h is not None else zeros
+        c = None
+        if self.cfg.cell == "lstm":
+            c = torch.tanh(self.c(enc_c)) if self.c is not None and enc_c is not None else zeros
+        return State(h, c)
+
+
+class BahdanauDecoder(nn.Module):
+    """Query = s(t-1); context and previous embedding enter the cell (Bahdanau et al., 2015)."""
+
+    def __init__(self, cfg: ModelConfig, enc_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, gates = cfg.dec_hidden, (3 if cfg.cell == "gru" else 4) * cfg.dec_hidden
+        self.embed = nn.Embedding(cfg.tgt_vocab, cfg.emb, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.bridge = Bridge(cfg, enc_dim)
+        self.attention = BahdanauAttention(d, enc_dim, cfg.attn_dim)
+        self.in_emb = nn.Linear(cfg.emb, gates)  # W_ih for the embedding part (+ b_ih)
+        self.in_ctx = nn.Linear(enc_dim, gates, bias=False)  # W_ih for the context part
+        self.hidden = nn.Linear(d, gates)  # W_hh (+ b_hh)
+        cell = nn.GRUCell if cfg.cell == "gru" else nn.LSTMCell
+        self.upper = nn.ModuleList(cell(d, d) for _ in range(cfg.layers - 1))
+        self.out = nn.Linear(d + enc_dim + cfg.emb, out_dim)
+
+    def memory(self, states: Tensor, mask: Tensor) -> Memory:
+        return Memory(states, self.attention.project_keys(states), mask, self.in_ctx(states))
+
+    def _cell(self, gi: Tensor, attn: Tensor, memory: Memory, state: State) -> State:
+        """One recurrent step given the embedding projection gi (B, G) and weights attn (B, S)."""
+        assert memory.gate_values is not None
+        gi = gi + torch.bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
+        gh = self.hidden(state.h[0])
+        if state.c is None:
+            layer_h, layer_c = [gru_gates(gi, gh, state.h[0])], None
+        else:
+            h0, c0 = lstm_gates(gi, gh, state.c[0])
+            layer_h, layer_c = [h0], [c0]
+        for i, cell in enumerate(self.upper, start=1):
+            x = self.dropout(layer_h[-1])
+            if layer_c is None:
+                layer_h.append(cell(x, state.h[i]))
+            else:
+                assert state.c is not None
+                hi, ci = cell(x, (state.h[i], state.c[i]))
+                layer_h.append(hi)
+                layer_c.append(ci)
+        return State(torch.stack(layer_h), None if layer_c is None else torch.stack(layer_c))
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor]:
+        """Teacher forcing. tgt_in (B, T) -> pre-output (B, T, Do), attention (B, T, S)."""
+        emb = self.dropout(self.embed(tgt_in))  # (B, T, E)
+        gi_all = self.in_emb(emb)  # (B, T, G): the embedding part for every step at once
+        tops, attns = [], []
+        for t in range(tgt_in.size(1)):
+            attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)  # (B, S)
+            state = self._cell(gi_all[:, t], attn, memory, state)
+            tops.append(state.h[-1])
+            attns.append(attn)
+        tops_t, attn_t = torch.stack(tops, dim=1), torch.stack(attns, dim=1)  # (B, T, D), (B, T, S)
+        context = torch.bmm(attn_t, memory.states)  # (B, T, K)
+        pre = torch.tanh(self.out(torch.cat([tops_t, context, emb], dim=-1)))
+        return self.dropout(pre), attn_t
+
+    def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
+        """y (B,) previous tokens -> pre-output (B, Do), attention (B, S), new state."""
+        emb = self.dropout(self.embed(y))  # (B, E)
+        attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)
+        state = self._cell(self.in_emb(emb), attn, memory, state)
+        context = torch.bmm(attn.unsqueeze(1), memory.states).squeeze(1)  # (B, K)
+        pre = torch.tanh(self.out(torch.cat([state.h[-1], context, emb], dim=-1)))
+        return self.dropout(pre), attn, state
+
+
+class PostDecoder(nn.Module):
+    """Query = s(t), the state after the recurrent step; output tanh(W [s(t); c(t)])."""
+
+    def __init__(self, cfg: ModelConfig, enc_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.dec_hidden
+        self.embed = nn.Embedding(cfg.tgt_vocab, cfg.emb, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.bridge = Bridge(cfg, enc_dim)
+        self.attention = BahdanauAttention(d, enc_dim, cfg.attn_dim)
+        rnn = nn.GRU if cfg.cell == "gru" else nn.LSTM
+        in_dim = cfg.emb + (out_dim if cfg.input_feeding else 0)
+        self.rnn = rnn(
+            in_dim, d, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
+        )
+        self.out = nn.Linear(d + enc_dim, out_dim)
+        self.out_dim = out_dim
+
+    def memory(self, states: Tensor, mask: Tensor) -> Memory:
+        return Memory(states, self.attention.project_keys(states), mask)
+
+    def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """x (B, T, In) -> outputs (B, T, D), state after the last step."""
+        if state.c is None:
+            out, h = self.rnn(x, state.h)
+            return out, State(h)
+        out, (h, c) = self.rnn(x, (state.h, state.c))
+        return out, State(h, c)
+
+    def _combine(self, tops: Tensor, attn: Tensor, states: Tensor) -> Tensor:
+        """tops (B, T, D), attn (B, T, S) -> pre-output (B, T, Do)."""
+        context = torch.bmm(attn, states)
+        return self.dropout(torch.tanh(self.out(torch.cat([tops, context], dim=-1))))
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor]:
+        """Teacher forcing. tgt_in (B, T) -> pre-output (B, T, Do), attention (B, T, S)."""
+        emb = self.dropout(self.embed(tgt_in))  # (B, T, E)
+        if not self.cfg.input_feeding:
+            tops, _ = self._run(emb, state)  # one recurrent call over all steps
+            attn = self.attention.weights_all(tops, memory.keys, memory.mask)  # (B, T, S)
+            return self._combine(tops, attn, memory.states), attn
+        pres, attns = [], []
+        state.feed = emb.new_zeros(emb.size(0), self.out_dim)
+        for t in range(tgt_in.size(1)):
+            pre, attn, state = self._feed_step(emb[:, t], memory, state)
+            pres.append(pre)
+            attns.append(attn)
+        return torch.stack(pres, dim=1), torch.stack(attns, dim=1)
+
+    def _feed_step(self, emb: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
+        x = emb if state.feed is None else torch.cat([emb, state.feed], dim=-1)
+        top, state = self._run(x.unsqueeze(1), state)  # (B, 1, D)
+        attn = self.attention.weights(top.squeeze(1), memory.keys, memory.mask)  # (B, S)
+        pre = self._combine(top, attn.unsqueeze(1), memory.states).squeeze(1)  # (B, Do)
+        if self.cfg.input_feeding:
+            state.feed = pre
+        return pre, attn, state
+
+    def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
+        """y (B,) previous tokens -> pre-output (B, Do), attention (B, S), new state."""
+        emb = self.dropout(self.embed(y))
+        if self.cfg.input_feeding and state.feed is None:
+            state = State(state.h, state.c, emb.new_zeros(emb.size(0), self.out_dim))
+        return self._feed_step(emb, memory, state)

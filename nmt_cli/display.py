@@ -1,0 +1,205 @@
+"""Everything people look at: the stderr console, tables, progress and the attention heatmap.
+
+Nothing here writes to stdout: Rich wraps lines and interprets ``[...]`` markup, so data never
+goes through it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_console: Console | None = None
+
+
+def console() -> Console:
+    """The shared stderr console (colour off with NO_COLOR or when stderr is not a terminal)."""
+    global _console
+    if _console is None:
+        _console = Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ, soft_wrap=True)
+    return _console
+
+
+def warn(message: str) -> None:
+    console().print(Text(f"nmt: warning: {message}", style="yellow"))
+
+
+def info(message: str) -> None:
+    console().print(Text(f"nmt: {message}"))
+
+
+def show_filter_report(report: dict[str, Any], out: Path) -> None:
+    """One table: for every split, kept/total and each rule's count with first line numbers."""
+    table = Table(title=f"nmt prepare → {out}", title_justify="left")
+    table.add_column("split")
+    table.add_column("rule")
+    table.add_column("count", justify="right")
+    table.add_column("first lines")
+    for split, rep in report.items():
+        table.add_row(
+            split, "[bold]kept / total", f"{rep['kept']:,} / {rep['total']:,}", "", end_section=False
+        )
+        for kind in ("dropped", "repaired"):
+            for rule, entry in sorted(rep[kind].items()):
+                label = rule if kind == "dropped" else f"{rule} (repaired)"
+                lines = ", ".join(map(str, entry["first_lines"]))
+                table.add_row("", label, f"{entry['count']:,}", lines)
+        for name, count in rep.get("carved_out", {}).items():
+            table.add_row("", f"moved to {name}", f"{count:,}", "")
+        table.add_section()
+    console().print(table)
+
+
+_SHADES = ["grey11", "grey23", "grey35", "grey50", "grey62", "grey74", "grey85", "white"]
+
+
+def heatmap(
+    src: Sequence[str], tgt: Sequence[str], weights: Sequence[Sequence[float]], title: str = ""
+) -> None:
+    """Draw attention: source pieces across, target pieces down, shade = weight.
+
+    Wide sources are folded into blocks of columns that fit the terminal, each block repeating
+    the target labels, so 60-piece sentences stay readable.
+    """
+    con = console()
+    label_w = min(16, max((len(t) for t in tgt), default=1))
+    cell_w = 3
+    per_block = max(1, (max(con.width, 40) - label_w - 4) // cell_w)
+    if title:
+        con.print(Text(title, style="bold"))
+    for start in range(0, len(src), per_block):
+        stop = min(len(src), start + per_block)
+        _heat_block(src, tgt, weights, start, stop, label_w, cell_w)
+    legend = Text("  weight: ")
+    for i, shade in enumerate(_SHADES):
+        legend.append("  ", style=f"on {shade}")
+        legend.append(f"{i / (len(_SHADES) - 1):.1f} " if i in (0, len(_SHADES) - 1) else "")
+    con.print(legend)
+
+
+def _heat_block(
+    src: Sequence[str],
+    tgt: Sequence[str],
+    weights: Sequence[Sequence[float]],
+    start: int,
+    stop: int,
+    label_w: int,
+    cell_w: int,
+) -> None:
+    con = console()
+    # Column headers written vertically, one character per row, so each column stays cell_w wide.
+    height = max((len(s) for s in src[start:stop]), default=0)
+    for row in range(min(height, 12)):
+        line = Text(" " * (label_w + 1))
+        for s in src[start:stop]:
+            line.append(f"{s[row] if row < len(s) else ' ':^{cell_w}}", style="cyan")
+        con.print(line, no_wrap=True, overflow="crop")
+    for i, piece in enumerate(tgt):
+        line = Text(f"{piece[:label_w]:>{label_w}} ", style="magenta")
+        for j in range(start, stop):
+            w = float(weights[i][j])
+            shade = _SHADES[min(len(_SHADES) - 1, int(w * (len(_SHADES) - 1) + 0.5))]
+            line.append(" " * cell_w, style=f"on {shade}")
+        con.print(line, no_wrap=True, overflow="crop")
+    con.print()
+
+
+class Progress:
+    """Training progress on stderr: a Rich bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, start_step: int, max_steps: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.interactive = enabled and console().is_terminal
+        self.max_steps = max_steps
+        self.tokens, self.t0 = 0, 0.0
+        self._bar: Any = None
+        self._task: Any = None
+        self.start_step = start_step
+
+    def __enter__(self) -> Progress:
+        import time
+
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self.t0 = time.monotonic()
+        if self.interactive:
+            self._bar = RichProgress(
+                TextColumn("step {task.completed:>6.0f}"),
+                BarColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console(),
+                transient=False,
+            )
+            self._bar.__enter__()
+            total = self.max_steps if self.max_steps else None
+            self._task = self._bar.add_task("train", total=total, completed=self.start_step, status="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def update(self, step: int, loss: float, tokens: int, lr: float) -> None:
+        import time
+
+        self.tokens += tokens
+        if self._bar is not None:
+            rate = self.tokens / max(time.monotonic() - self.t0, 1e-9)
+            status = f"loss {loss:6.3f}  {rate:7.0f} tok/s  lr {lr:.2e}"
+            self._bar.update(self._task, completed=step, status=status)
+
+    def log_validation(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        parts = [
+            f"step {record['step']}",
+            f"epoch {record['epoch']}",
+            f"train loss {record['train_loss']:.3f}",
+        ]
+        if "bleu" in record:
+            parts += [
+                f"dev loss {record['dev_loss']:.3f}",
+                f"ppl {record['dev_ppl']:.2f}",
+                f"BLEU {record['bleu']:.2f}",
+                f"chrF {record['chrf']:.2f}",
+            ]
+            if record.get("best"):
+                parts.append("(best)")
+        console().print(Text("nmt: " + "  ".join(parts)))
+
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(_SPARKS[int((v - lo) / span * (len(_SPARKS) - 1))] for v in values)
+
+
+def show_training_summary(run: Path, history: Sequence[dict[str, Any]]) -> None:
+    """Dev BLEU and loss over the run as sparklines, and where the best checkpoint is."""
+    con = console()
+    scored = [h for h in history if "bleu" in h]
+    if not scored:
+        con.print(Text(f"nmt: training finished; checkpoints in {run}"))
+        return
+    best = max(scored, key=lambda h: h["bleu"])
+    con.print(Text(f"nmt: dev BLEU  {sparkline([h['bleu'] for h in scored])}  last {scored[-1]['bleu']:.2f}"))
+    con.print(
+        Text(
+            f"nmt: dev loss  {sparkline([h['dev_loss'] for h in scored])}  last {scored[-1]['dev_loss']:.3f}"
+        )
+    )
+    con.print(Text(f"nmt: best BLEU {best['bleu']:.2f} at step {best['step']}; checkpoints in {run}"))

@@ -1,0 +1,127 @@
+"""Batched greedy and beam search, returning ids, scores and attention.
+
+Beam search is vectorised over batch × beam: at each step the 2k best continuations of every
+sentence are taken, those ending in EOS among the top k are set aside as finished, and the k best
+that do not end become the new beam. A sentence is done when it holds k finished hypotheses; the
+loop stops when every sentence is done. At a sentence's length cap only EOS is allowed, so every
+search ends. Scores are GNMT length-normalised: log p / ((5 + |y|) / 6) ** alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from nmt_cli.model import Seq2Seq
+from nmt_cli.tokenizer import BOS_ID, EOS_ID
+
+
+@dataclass
+class Hypothesis:
+    ids: list[int]  # target ids, without EOS
+    score: float  # length-normalised log-probability
+    attention: Tensor  # (len(ids) + 1, S): one row per output piece, the last for EOS
+
+
+def length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _force_eos(logp: Tensor, at_cap: Tensor) -> Tensor:
+    """Rows where ``at_cap`` may only produce EOS (log-prob 0)."""
+    if not bool(at_cap.any()):
+        return logp
+    forced = torch.full_like(logp, float("-inf"))
+    forced[:, EOS_ID] = 0.0
+    return torch.where(at_cap.unsqueeze(1), forced, logp)
+
+
+@torch.inference_mode()
+def greedy(
+    model: Seq2Seq, src: Tensor, lengths: Tensor, max_lens: Tensor, alpha: float = 0.0
+) -> list[Hypothesis]:
+    """src (B, S), lengths (B,), max_lens (B,) output caps -> one hypothesis per sentence."""
+    memory, state = model.encode(src, lengths)
+    batch = src.size(0)
+    y = torch.full((batch,), BOS_ID, dtype=torch.long)
+    finished = torch.zeros(batch, dtype=torch.bool)
+    out_len = torch.zeros(batch, dtype=torch.long)
+    total = torch.zeros(batch)
+    ids, attns = [], []
+    for t in range(int(max_lens.max()) + 1):
+        pre, attn, state = model.decoder.step(y, memory, state)
+        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= max_lens)
+        best, y = logp.max(dim=-1)
+        total += torch.where(finished, 0.0, best)
+        out_len += (~finished).long()
+        ids.append(y)
+        attns.append(attn)
+        finished |= y.eq(EOS_ID)
+        if bool(finished.all()):
+            break
+    ids_t, attn_t = torch.stack(ids, dim=1), torch.stack(attns, dim=1)  # (B, T), (B, T, S)
+    out = []
+    for b in range(batch):
+        n = int(out_len[b])
+        score = float(total[b]) / float(length_penalty(n, alpha))
+        out.append(Hypothesis(ids_t[b, : n - 1].tolist(), score, attn_t[b, :n, : int(lengths[b])].clone()))
+    return out
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq,
+    src: Tensor,
+    lengths: Tensor,
+    max_lens: Tensor,
+    beam: int,
+    alpha: float = 0.6,
+    nbest: int = 1,
+) -> list[list[Hypothesis]]:
+    """src (B, S) -> for each sentence its ``nbest`` best hypotheses, best first."""
+    batch, k = src.size(0), beam
+    memory, state = model.encode(src, lengths)
+    rows = torch.arange(batch).repeat_interleave(k)  # (B*k,)
+    memory, state = memory.select(rows), state.select(rows)
+    scores = torch.full((batch, k), float("-inf"))
+    scores[:, 0] = 0.0  # only one live beam at the start
+    y = torch.full((batch * k,), BOS_ID, dtype=torch.long)
+    hist_ids = torch.zeros(batch * k, 0, dtype=torch.long)
+    hist_attn = torch.zeros(batch * k, 0, src.size(1))
+    finished: list[list[tuple[float, Tensor, Tensor]]] = [[] for _ in range(batch)]
+    done = torch.zeros(batch, dtype=torch.bool)
+    caps = max_lens.repeat_interleave(k)
+    for t in range(int(max_lens.max()) + 1):
+        pre, attn, state = model.decoder.step(y, memory, state)
+        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (B*k, V)
+        vocab = logp.size(1)
+        cand = (scores.view(-1, 1) + logp).view(batch, k * vocab)
+        top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k)
+        origin = top_idx // vocab + (torch.arange(batch) * k).unsqueeze(1)  # flat beam rows
+        token = top_idx % vocab
+        is_eos = token.eq(EOS_ID)
+        ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & ~done.unsqueeze(1)
+        ends &= torch.isfinite(top_scores)
+        for b, j in ends.nonzero().tolist():
+            o = int(origin[b, j])
+            norm = float(top_scores[b, j]) / float(length_penalty(t + 1, alpha))
+            step_attn = torch.cat([hist_attn[o], attn[o].unsqueeze(0)], dim=0)
+            finished[b].append((norm, hist_ids[o].clone(), step_attn))
+        done |= torch.tensor([len(f) >= k for f in finished])
+        if bool(done.all()):
+            break
+        alive_scores, alive_pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1)  # (B, k)
+        pick = origin.gather(1, alive_pos).view(-1)
+        y = token.gather(1, alive_pos).view(-1)
+        scores = alive_scores.masked_fill(done.unsqueeze(1), float("-inf"))
+        state, attn = state.select(pick), attn.index_select(0, pick)
+        hist_attn = torch.cat([hist_attn.index_select(0, pick), attn.unsqueeze(1)], dim=1)
+        hist_ids = torch.cat([hist_ids.index_select(0, pick), y.unsqueeze(1)], dim=1)
+    return [_best(finished[b], int(lengths[b]), nbest) for b in range(batch)]
+
+
+def _best(found: list[tuple[float, Tensor, Tensor]], src_len: int, nbest: int) -> list[Hypothesis]:
+    ranked = sorted(found, key=lambda f: -f[0])[:nbest]
+    return [Hypothesis(ids.tolist(), score, attn[:, :src_len].clone()) for score, ids, attn in ranked]

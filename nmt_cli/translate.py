@@ -1,0 +1,262 @@
+"""Stream of lines -> stream of translations: order kept, one output line per input line, always.
+
+Lines are read lazily in chunks (a chunk ends early when the input pauses, so interactive pipes
+get answers before EOF); inside a chunk sentences are sorted by length and batched, and the
+results are written back in input order and flushed. Empty and whitespace-only lines never reach
+the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from nmt_cli import alignment, checkpoint, display
+from nmt_cli.batching import source_batch
+from nmt_cli.config import ModelConfig, from_dict
+from nmt_cli.errors import DataError, UsageError
+from nmt_cli.model import Seq2Seq
+from nmt_cli.search import Hypothesis, beam_search, greedy
+from nmt_cli.textio import ChunkReader, decode_line, is_blank, write_line
+from nmt_cli.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    beam: int = 1
+    alpha: float = 0.6
+    nbest: int = 1
+    batch_size: int = 32
+    max_src_len: int = 250
+    long_input: str = "crop"  # crop | split
+    max_len_ratio: float = 2.0
+    max_len: int = 400
+    show_attention: bool = False
+    align: bool = False
+    align_level: str = "word"  # word | piece
+    json_out: bool = False
+    attention_matrix: bool = False
+    strict_utf8: bool = False
+    threads: int = 0
+    quantize: str = "none"  # none | int8
+    checkpoint: str = "best"
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.nbest < 1 or self.batch_size < 1:
+            raise UsageError("--beam, --nbest and --batch-size must be at least 1")
+        if self.nbest > self.beam:
+            raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
+        if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
+            raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
+        if self.quantize not in ("none", "int8"):
+            raise UsageError(f"--quantize must be none or int8, not {self.quantize!r}")
+        if self.long_input not in ("crop", "split"):
+            raise UsageError(f"--long-input must be crop or split, not {self.long_input!r}")
+
+
+@dataclass
+class Result:
+    """One input line's translation(s)."""
+
+    lineno: int
+    src: str
+    hyps: list[Hypothesis] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    src_pieces: list[str] = field(default_factory=list)
+    tgt_pieces: list[list[str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+
+def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq, Tokenizer]:
+    """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
+    payload = checkpoint.load(Path(model_path), opts.checkpoint, warn=display.warn)
+    cfg = from_dict(ModelConfig, payload["model_config"])
+    model = Seq2Seq(cfg)
+    model.load_state_dict(payload["model"])
+    model.eval()
+    if opts.quantize == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM})
+    return model, Tokenizer(payload["spm_src"], payload["spm_tgt"])
+
+
+class Translator:
+    def __init__(self, model: Seq2Seq, tok: Tokenizer, opts: TranslateOptions) -> None:
+        self.model, self.tok, self.opts = model, tok, opts
+
+    def _segments(self, lineno: int, ids: list[int]) -> list[list[int]]:
+        """A source's pieces, cropped or split when longer than --max-src-len."""
+        limit = self.opts.max_src_len
+        if len(ids) <= limit:
+            return [ids]
+        action = "cropped" if self.opts.long_input == "crop" else "split"
+        display.warn(f"line {lineno}: {len(ids)} pieces, longer than --max-src-len {limit}; {action}")
+        if self.opts.long_input == "crop":
+            return [ids[:limit]]
+        return [ids[i : i + limit] for i in range(0, len(ids), limit)]
+
+    def _search(self, seqs: Sequence[list[int]]) -> list[list[Hypothesis]]:
+        """Source id lists (one batch) -> n-best lists."""
+        src, lengths = source_batch(seqs)
+        caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
+        if self.opts.beam == 1:
+            return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
+        return beam_search(self.model, src, lengths, caps, self.opts.beam, self.opts.alpha, self.opts.nbest)
+
+    def translate(self, lines: Sequence[str], first_lineno: int = 1) -> list[Result]:
+        """Translate a chunk of lines; blank lines give empty results without touching the model."""
+        results = [Result(first_lineno + i, line) for i, line in enumerate(lines)]
+        todo = [r for r in results if not is_blank(r.src)]
+        encoded = self.tok.encode_src([r.src.strip() for r in todo])
+        segments: list[tuple[int, int, list[int]]] = []  # (result index, part, ids)
+        for k, (res, ids) in enumerate(zip(todo, encoded)):
+            res.src_pieces = self.tok.src_pieces(ids)
+            segments += [(k, part, seg) for part, seg in enumerate(self._segments(res.lineno, ids))]
+        segments.sort(key=lambda s: len(s[2]))
+        found: dict[tuple[int, int], list[Hypothesis]] = {}
+        for start in range(0, len(segments), self.opts.batch_size):
+            group = segments[start : start + self.opts.batch_size]
+            for (k, part, _), nbest in zip(group, self._search([g[2] for g in group])):
+                found[(k, part)] = nbest
+        for k, res in enumerate(todo):
+            parts = [found[(k, p)] for p in range(sum(1 for s in segments if s[0] == k))]
+            self._finish(res, parts)
+        return results
+
+    def _finish(self, res: Result, parts: list[list[Hypothesis]]) -> None:
+        if len(parts) == 1:
+            res.hyps = parts[0]
+        else:  # a split line: join the best of each part
+            ids = [i for p in parts for i in p[0].ids]
+            res.hyps = [Hypothesis(ids, sum(p[0].score for p in parts), torch.zeros(len(ids) + 1, 0))]
+        res.texts = [self.tok.decode_tgt(h.ids) for h in res.hyps]
+        res.tgt_pieces = [self.tok.tgt_pieces(h.ids) for h in res.hyps]
+
+
+class Writer:
+    """One output format: text, Moses n-best, Pharaoh alignments, or JSON Lines."""
+
+    def __init__(self, out: IO[str], opts: TranslateOptions) -> None:
+        self.out, self.opts = out, opts
+        self.next_id = 0
+
+    def write(self, res: Result) -> None:
+        if self.opts.json_out:
+            write_line(self.out, json.dumps(self._json(res), sort_keys=True, ensure_ascii=False))
+        elif self.opts.nbest > 1:
+            hyps = res.texts or [""]
+            scores = [h.score for h in res.hyps] or [0.0]
+            for text, score in zip(hyps, scores):
+                write_line(self.out, f"{res.lineno - 1} ||| {text} ||| {score:.4f}")
+        elif self.opts.align:
+            write_line(self.out, f"{res.text} ||| {self._pharaoh(res, 0)}")
+        else:
+            write_line(self.out, res.text)
+
+    def _pharaoh(self, res: Result, k: int) -> str:
+        if not res.hyps:
+            return ""
+        hyp, tgt = res.hyps[k], res.tgt_pieces[k]
+        attn = hyp.attention[: len(tgt), : len(res.src_pieces)]
+        if attn.numel() == 0:
+            return ""
+        pairs = alignment.pharaoh(attn)
+        if self.opts.align_level == "word":
+            src_w, tgt_w = alignment.word_ids(res.src_pieces), alignment.word_ids(tgt)
+            pairs = sorted({(src_w[s], tgt_w[t]) for s, t in pairs})
+        return alignment.format_pharaoh(pairs)
+
+    def _json(self, res: Result) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "id": res.lineno - 1,
+            "src": res.src,
+            "hyp": res.text,
+            "score": res.hyps[0].score if res.hyps else None,
+            "alignment": self._pharaoh(res, 0),
+        }
+        if self.opts.nbest > 1:
+            obj["nbest"] = [{"hyp": t, "score": h.score} for t, h in zip(res.texts, res.hyps)]
+        if self.opts.attention_matrix and res.hyps:
+            obj["src_pieces"] = res.src_pieces
+            obj["tgt_pieces"] = res.tgt_pieces[0]
+            obj["attention"] = [[round(float(w), 5) for w in row] for row in res.hyps[0].attention.tolist()]
+        return obj
+
+
+def show_attention(res: Result, level: str) -> None:
+    if not res.hyps or res.hyps[0].attention.numel() == 0:
+        return
+    src, tgt = res.src_pieces + ["</s>"], res.tgt_pieces[0] + ["</s>"]
+    attn = res.hyps[0].attention[: len(tgt), : len(src)]
+    if level == "word":
+        attn = alignment.merge_to_words(attn, src, tgt)
+        src, tgt = alignment.words(src), alignment.words(tgt)
+    display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
+
+
+def _decoded_chunks(fd: int, where: str, opts: TranslateOptions) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, decoded lines) per chunk; invalid UTF-8 warned about or refused."""
+    lineno = 1
+    for raw_lines in ChunkReader(fd, opts.batch_size * 4).chunks():
+        lines = [
+            decode_line(raw, where, lineno + i, opts.strict_utf8, display.warn)
+            for i, raw in enumerate(raw_lines)
+        ]
+        yield lineno, lines
+        lineno += len(lines)
+
+
+def _setup(opts: TranslateOptions) -> None:
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+
+
+def translate_stream(model_path: str, input_file: str, output: str, opts: TranslateOptions) -> int:
+    """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout); returns lines written."""
+    _setup(opts)
+    if input_file != "-" and not Path(input_file).is_file():
+        raise DataError(f"{input_file}: no such file")
+    model, tok = load_model(model_path, opts)
+    translator = Translator(model, tok, opts)
+    fd = sys.stdin.fileno() if input_file == "-" else os.open(input_file, os.O_RDONLY)
+    out = sys.stdout if output == "-" else open(output + ".partial", "w", encoding="utf-8")
+    writer, written = Writer(out, opts), 0
+    try:
+        for first, lines in _decoded_chunks(fd, "<stdin>" if input_file == "-" else input_file, opts):
+            for res in translator.translate(lines, first):
+                writer.write(res)
+                if opts.show_attention:
+                    show_attention(res, opts.align_level)
+                written += 1
+            out.flush()
+    finally:
+        if input_file != "-":
+            os.close(fd)
+        if out is not sys.stdout:
+            out.close()
+    if out is not sys.stdout:
+        os.replace(output + ".partial", output)
+    return written
+
+
+def translate_file_to_list(model_path: str, src: str, opts: TranslateOptions) -> list[str]:
+    """Translate a whole file (``-`` = stdin) and return one hypothesis per line."""
+    _setup(opts)
+    model, tok = load_model(model_path, opts)
+    translator = Translator(model, tok, opts)
+    from nmt_cli.textio import read_all_lines
+
+    lines = read_all_lines(src, strict=opts.strict_utf8, warn=display.warn)
+    out: list[str] = []
+    for start in range(0, len(lines), opts.batch_size * 4):
+        out += [r.text for r in translator.translate(lines[start : start + opts.batch_size * 4], start + 1)]
+    return out
