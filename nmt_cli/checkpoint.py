@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 import torch
 
+from nmt_cli import faults
 from nmt_cli.errors import CheckpointError, UsageError
 
 MANIFEST = "checkpoints.json"
@@ -108,7 +110,7 @@ def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last
     assert_finite(payload["model"])
     name = f"step-{step:08d}.pt"
     path = run / name
-    _atomic_write(path, lambda fh: torch.save(payload, fh))
+    _atomic_write(path, lambda fh: _write_payload(fh, payload, step))
     manifest = read_manifest(run)
     manifest["files"][name] = {"sha256": _sha256(path), "step": step, "bytes": path.stat().st_size}
     manifest["last"] = name
@@ -120,6 +122,18 @@ def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last
         _link(path, run / "best.pt")
     _prune(run, manifest, keep_last)
     return path
+
+
+def _write_payload(fh: IO[bytes], payload: dict[str, Any], step: int) -> None:
+    if faults.armed("kill-mid-save", step) or faults.armed("enospc-save", step):
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        fh.write(buf.getvalue()[: buf.tell() // 2])
+        fh.flush()
+        if faults.armed("kill-mid-save", step):
+            faults.kill_self()
+        raise faults.disk_full(fh.name if isinstance(fh.name, str) else "checkpoint")
+    torch.save(payload, fh)
 
 
 def _prune(run: Path, manifest: dict[str, Any], keep_last: int) -> None:
@@ -218,6 +232,8 @@ def run_lock(run: Path) -> Iterator[None]:
     except BlockingIOError:
         fh.close()
         raise UsageError(f"{run} is in use by another training (lock held on {run / '.lock'})") from None
+    for stale in run.glob(".*.tmp"):  # left by a run killed mid-write; we hold the lock now
+        stale.unlink(missing_ok=True)
     try:
         yield
     finally:

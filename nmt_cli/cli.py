@@ -86,43 +86,82 @@ def _call(fn: Callable[[], object]) -> None:
 
 @app.command()
 def prepare(
-    out: Path = typer.Option(..., "--out", "-o", help="Data directory to create."),
-    train: Optional[tuple[Path, Path]] = typer.Option(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Data directory to create (must not exist, or be empty)."
+    ),
+    train: tuple[Path, Path] | None = typer.Option(
         None, "--train", help="Line-aligned source and target files (plain or .gz)."
     ),
-    dev: Optional[tuple[Path, Path]] = typer.Option(None, "--dev", help="Dev source and target files."),
-    test: Optional[tuple[Path, Path]] = typer.Option(None, "--test", help="Test source and target files."),
-    tsv: Optional[Path] = typer.Option(None, "--tsv", help="A TSV/CSV file holding both sides."),
-    columns: str = typer.Option("0,1", "--columns", help="TSV/CSV columns (indices or header names)."),
-    hf: Optional[str] = typer.Option(
-        None, "--hf", help="Hugging Face dataset: hub name, local dataset folder or data file(s)."
+    dev: tuple[Path, Path] | None = typer.Option(
+        None, "--dev", help="Dev source and target files (kept as given)."
     ),
-    hf_config: Optional[str] = typer.Option(None, "--hf-config", help="Dataset configuration name."),
+    test: tuple[Path, Path] | None = typer.Option(
+        None, "--test", help="Test source and target files (kept as given)."
+    ),
+    tsv: Path | None = typer.Option(
+        None, "--tsv", help="One file holding both sides: TSV, or CSV when named .csv (plain or .gz)."
+    ),
+    columns: str = typer.Option(
+        "0,1", "--columns", help="Source,target columns: 0-based indices, or header names (e.g. en,es)."
+    ),
+    hf: str | None = typer.Option(
+        None,
+        "--hf",
+        help="Hugging Face dataset: hub name, save_to_disk folder, folder of data files, "
+        "or .json/.jsonl/.csv/.parquet file(s) (a glob in quotes).",
+    ),
+    hf_config: str | None = typer.Option(None, "--hf-config", help="Dataset configuration, e.g. en-es."),
     hf_split: str = typer.Option("train", "--hf-split", help="Dataset split used as train."),
-    streaming: bool = typer.Option(False, "--streaming", help="Stream the dataset instead of loading it."),
-    src_lang: Optional[str] = typer.Option(None, "--src-lang", help="Source language code (datasets)."),
-    tgt_lang: Optional[str] = typer.Option(None, "--tgt-lang", help="Target language code (datasets)."),
-    dev_size: int = typer.Option(0, "--dev-size", help="Carve this many dev pairs out of train."),
-    test_size: int = typer.Option(0, "--test-size", help="Carve this many test pairs out of train."),
+    hf_dev_split: str | None = typer.Option(None, "--hf-dev-split", help="Dataset split used as dev."),
+    hf_test_split: str | None = typer.Option(None, "--hf-test-split", help="Dataset split used as test."),
+    streaming: bool = typer.Option(
+        False, "--streaming", help="Stream the dataset instead of downloading/caching it first."
+    ),
+    src_lang: str | None = typer.Option(
+        None, "--src-lang", help="Source language key in a dataset's translation column (or column name)."
+    ),
+    tgt_lang: str | None = typer.Option(
+        None, "--tgt-lang", help="Target language key in a dataset's translation column (or column name)."
+    ),
+    dev_size: int = typer.Option(0, "--dev-size", help="Carve about this many dev pairs out of train."),
+    test_size: int = typer.Option(0, "--test-size", help="Carve about this many test pairs out of train."),
     vocab_size: int = typer.Option(8000, "--vocab-size", help="SentencePiece vocabulary size."),
     separate_vocab: bool = typer.Option(False, "--separate-vocab", help="One vocabulary per side."),
     model_type: ModelType = typer.Option(ModelType.unigram, "--model-type", help="SentencePiece model."),
     character_coverage: float = typer.Option(1.0, "--character-coverage", help="SentencePiece coverage."),
-    byte_fallback: bool = typer.Option(True, "--byte-fallback/--no-byte-fallback"),
+    byte_fallback: bool = typer.Option(
+        True, "--byte-fallback/--no-byte-fallback", help="Spell unknown characters as UTF-8 bytes."
+    ),
     input_sentence_size: int = typer.Option(
-        1_000_000, "--input-sentence-size", help="Sentences sampled to train SentencePiece."
+        1_000_000, "--input-sentence-size", help="Sentences sampled from train to fit SentencePiece."
     ),
     max_pieces: int = typer.Option(200, "--max-pieces", help="Drop pairs with more pieces on a side."),
     max_chars: int = typer.Option(2000, "--max-chars", help="Drop pairs with more characters on a side."),
-    max_ratio: float = typer.Option(3.0, "--max-ratio", help="Drop pairs whose length ratio exceeds this."),
+    max_ratio: float = typer.Option(
+        3.0, "--max-ratio", help="Drop pairs whose longer side has more than this times the pieces."
+    ),
     keep_copies: bool = typer.Option(False, "--keep-copies", help="Keep pairs whose source == target."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Keep exact duplicate pairs."),
+    keep_overlap: bool = typer.Option(
+        False, "--keep-overlap", help="Keep training pairs whose source is also a dev/test source."
+    ),
     seed: int = typer.Option(1, "--seed", help="Seed for carving splits and tokenizer sampling."),
-    json_out: bool = typer.Option(False, "--json", help="Print the filter report as JSON on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="Also print the filter report as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines and no table on stderr."),
 ) -> None:
-    """Clean a parallel corpus, train SentencePiece and write a data directory."""
+    """Clean a parallel corpus, train SentencePiece and write a data directory for `nmt train`.
+
+    Each cleaning rule is counted, with the first line numbers it dropped: a table on stderr and
+    DATA/report.json. DATA appears only when everything is written (a killed run leaves nothing there).
+
+    Exit codes: 0 ok; 1 bad data (missing file, files with different line counts, nothing left after
+    cleaning, vocabulary too large for the corpus); 2 usage error; 130 interrupted.
+    """
 
     def run() -> None:
+        import json
+
+        from nmt_cli import display
         from nmt_cli.corpus import PrepareOptions, SourceSpec
         from nmt_cli.prepare import prepare_data
 
@@ -135,6 +174,8 @@ def prepare(
             hf=hf,
             hf_config=hf_config,
             hf_split=hf_split,
+            hf_dev_split=hf_dev_split,
+            hf_test_split=hf_test_split,
             streaming=streaming,
             src_lang=src_lang,
             tgt_lang=tgt_lang,
@@ -151,11 +192,17 @@ def prepare(
             max_ratio=max_ratio,
             drop_copies=not keep_copies,
             drop_duplicates=not keep_duplicates,
+            drop_overlap=not keep_overlap,
             dev_size=dev_size,
             test_size=test_size,
             seed=seed,
         )
-        prepare_data(spec, opts, out, json_out=json_out)
+        report = prepare_data(spec, opts, out, log=None if quiet else display.info)
+        if not quiet:
+            display.show_filter_report(report, out)
+        if json_out:
+            sys.stdout.write(json.dumps(report, sort_keys=True, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
 
     _call(run)
 
@@ -171,8 +218,10 @@ def train(
         help="bahdanau: query = previous decoder state, context fed to the cell; "
         "post: query = state after the step, context combined for the output.",
     ),
-    input_feeding: Optional[bool] = typer.Option(
-        None, "--input-feeding/--no-input-feeding", help="Feed the last attentional output to the cell."
+    input_feeding: bool = typer.Option(
+        False,
+        "--input-feeding/--no-input-feeding",
+        help="With --attention post: feed the last attentional output to the cell (Luong).",
     ),
     emb: int = typer.Option(256, "--emb", help="Embedding size."),
     enc_hidden: int = typer.Option(256, "--enc-hidden", help="Encoder hidden size per direction."),
@@ -197,6 +246,8 @@ def train(
     max_time: str = typer.Option("", "--max-time", help="Stop after this long, e.g. 30m, 2h, 90s."),
     valid_every: int = typer.Option(500, "--valid-every", help="Validate every N updates."),
     valid_metric: str = typer.Option("bleu", "--valid-metric", help="bleu, chrf or loss."),
+    save_every: int = typer.Option(0, "--save-every", help="Also checkpoint every N updates (0 = at validations)."),
+    log_every: int = typer.Option(100, "--log-every", help="Write the training loss to metrics.jsonl every N updates."),
     patience: int = typer.Option(10, "--patience", help="Stop after N validations without improvement."),
     keep_last: int = typer.Option(3, "--keep-last", help="Keep the last K checkpoints."),
     seed: int = typer.Option(1, "--seed", help="Random seed."),
@@ -215,7 +266,7 @@ def train(
         model_cfg = ModelConfig(
             cell=cell.value,
             attention=attention.value,
-            input_feeding=(attention == Placement.bahdanau) if input_feeding is None else input_feeding,
+            input_feeding=bool(input_feeding),
             emb=emb,
             enc_hidden=enc_hidden,
             dec_hidden=dec_hidden,
@@ -239,6 +290,8 @@ def train(
             max_seconds=parse_duration(max_time),
             valid_every=valid_every,
             valid_metric=valid_metric,
+            save_every=save_every,
+            log_every=log_every,
             patience=patience,
             keep_last=keep_last,
             seed=seed,

@@ -17,7 +17,7 @@ class ModelConfig:
 
     cell: str = "gru"  # gru | lstm
     attention: str = "bahdanau"  # bahdanau: query s(t-1), context into the cell | post: query s(t)
-    input_feeding: bool = True  # feed the previous attentional output (post placement only)
+    input_feeding: bool = False  # feed the previous attentional output (post placement only)
     emb: int = 256
     enc_hidden: int = 256  # per direction
     dec_hidden: int = 512

@@ -4,9 +4,10 @@ Two placements of Bahdanau attention:
 
 ``BahdanauDecoder`` (the original paper; default): at step t the query is the previous state
 s(t-1); the context c(t) enters the recurrent cell with the previous target embedding; the output
-is tanh(W [s(t); c(t); e(t-1)]). The part of the cell's input projection that reads c(t) is folded
-into the encoder states once per batch (W_c·Σ a_i h_i = Σ a_i (W_c h_i)), so the step loop does a
-(B, S) × (S, G) product instead of a (B, K) × (K, G) one.
+is tanh(W [s(t); c(t); e(t-1)]). The embedding part of the cell's input projection is computed for
+all steps at once. In search, the part that reads c(t) is folded into the encoder states once per
+batch (W_c·Σ a_i h_i = Σ a_i (W_c h_i)), so each step does a (B, S) × (S, G) product instead of a
+(B, K) × (K, G) one.
 
 ``PostDecoder``: the query is the state after the step, s(t); the output is tanh(W [s(t); c(t)]).
 Without input feeding the whole target side runs through one recurrent call and attention is
@@ -117,12 +118,20 @@ class BahdanauDecoder(nn.Module):
         self.out = nn.Linear(d + enc_dim + cfg.emb, out_dim)
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
-        return Memory(states, self.attention.project_keys(states), mask, self.in_ctx(states))
+        # Folding W_c into the states pays off in search (no backward); in training the backward of
+        # a per-step (B, S, G) product costs more than it saves, so the context is projected instead.
+        gate_values = None if self.training else self.in_ctx(states)
+        return Memory(states, self.attention.project_keys(states), mask, gate_values)
 
-    def _cell(self, gi: Tensor, attn: Tensor, memory: Memory, state: State) -> State:
-        """One recurrent step given the embedding projection gi (B, G) and weights attn (B, S)."""
-        assert memory.gate_values is not None
-        gi = gi + torch.bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
+    def _context(self, attn: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+        """attn (B, S) -> context (B, K) and its contribution to the cell's input gates (B, G)."""
+        context = torch.bmm(attn.unsqueeze(1), memory.states).squeeze(1)
+        if memory.gate_values is None:
+            return context, self.in_ctx(context)
+        return context, torch.bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
+
+    def _cell(self, gi: Tensor, state: State) -> State:
+        """One recurrent step given the input projection gi (B, G): embedding and context parts."""
         gh = self.hidden(state.h[0])
         if state.c is None:
             layer_h, layer_c = [gru_gates(gi, gh, state.h[0])], None
@@ -144,23 +153,25 @@ class BahdanauDecoder(nn.Module):
         """Teacher forcing. tgt_in (B, T) -> pre-output (B, T, Do), attention (B, T, S)."""
         emb = self.dropout(self.embed(tgt_in))  # (B, T, E)
         gi_all = self.in_emb(emb)  # (B, T, G): the embedding part for every step at once
-        tops, attns = [], []
+        tops, attns, contexts = [], [], []
         for t in range(tgt_in.size(1)):
             attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)  # (B, S)
-            state = self._cell(gi_all[:, t], attn, memory, state)
+            context, ctx_gates = self._context(attn, memory)
+            state = self._cell(gi_all[:, t] + ctx_gates, state)
             tops.append(state.h[-1])
             attns.append(attn)
+            contexts.append(context)
         tops_t, attn_t = torch.stack(tops, dim=1), torch.stack(attns, dim=1)  # (B, T, D), (B, T, S)
-        context = torch.bmm(attn_t, memory.states)  # (B, T, K)
-        pre = torch.tanh(self.out(torch.cat([tops_t, context, emb], dim=-1)))
+        context_t = torch.stack(contexts, dim=1)  # (B, T, K)
+        pre = torch.tanh(self.out(torch.cat([tops_t, context_t, emb], dim=-1)))
         return self.dropout(pre), attn_t
 
     def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
         """y (B,) previous tokens -> pre-output (B, Do), attention (B, S), new state."""
         emb = self.dropout(self.embed(y))  # (B, E)
         attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)
-        state = self._cell(self.in_emb(emb), attn, memory, state)
-        context = torch.bmm(attn.unsqueeze(1), memory.states).squeeze(1)  # (B, K)
+        context, ctx_gates = self._context(attn, memory)  # (B, K), (B, G)
+        state = self._cell(self.in_emb(emb) + ctx_gates, state)
         pre = torch.tanh(self.out(torch.cat([state.h[-1], context, emb], dim=-1)))
         return self.dropout(pre), attn, state
 

@@ -916,8 +916,18 @@ def _split(
     return out
 
 
+def detokenize(sentence: str) -> str:
+    """Written form: punctuation attached ('¿ come él ?' -> '¿come él?'), as people write it."""
+    return sentence.replace("¿ ", "¿").replace(" ?", "?").replace(" .", ".").replace(" ,", ",")
+
+
+def tokenize(sentence: str) -> str:
+    """Inverse of :func:`detokenize` for the grammar's own sentences."""
+    return sentence.replace("¿", "¿ ").replace("?", " ?").replace(".", " .").replace(",", " ,")
+
+
 def _write_lines(path: Path, lines: list[str]) -> None:
-    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
+    path.write_bytes("".join(detokenize(line) + "\n" for line in lines).encode("utf-8"))
 
 
 def write_demo_corpus(

@@ -48,13 +48,13 @@ def greedy(
     y = torch.full((batch,), BOS_ID, dtype=torch.long)
     finished = torch.zeros(batch, dtype=torch.bool)
     out_len = torch.zeros(batch, dtype=torch.long)
-    total = torch.zeros(batch)
+    total = torch.zeros(batch, dtype=torch.float64)
     ids, attns = [], []
     for t in range(int(max_lens.max()) + 1):
         pre, attn, state = model.decoder.step(y, memory, state)
         logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= max_lens)
-        best, y = logp.max(dim=-1)
-        total += torch.where(finished, 0.0, best)
+        best, y = (x.squeeze(1) for x in logp.topk(1, dim=-1))  # topk as in beam search: same ties
+        total += torch.where(finished, 0.0, best.double())
         out_len += (~finished).long()
         ids.append(y)
         attns.append(attn)
@@ -85,7 +85,9 @@ def beam_search(
     memory, state = model.encode(src, lengths)
     rows = torch.arange(batch).repeat_interleave(k)  # (B*k,)
     memory, state = memory.select(rows), state.select(rows)
-    scores = torch.full((batch, k), float("-inf"))
+    # float64 sums: adding a float32 log-prob to them is exact, so candidates of one beam keep the
+    # order of their log-probs and beam 1 chooses exactly what greedy chooses.
+    scores = torch.full((batch, k), float("-inf"), dtype=torch.float64)
     scores[:, 0] = 0.0  # only one live beam at the start
     y = torch.full((batch * k,), BOS_ID, dtype=torch.long)
     hist_ids = torch.zeros(batch * k, 0, dtype=torch.long)
@@ -96,11 +98,12 @@ def beam_search(
     for t in range(int(max_lens.max()) + 1):
         pre, attn, state = model.decoder.step(y, memory, state)
         logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (B*k, V)
-        vocab = logp.size(1)
-        cand = (scores.view(-1, 1) + logp).view(batch, k * vocab)
-        top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k)
-        origin = top_idx // vocab + (torch.arange(batch) * k).unsqueeze(1)  # flat beam rows
-        token = top_idx % vocab
+        width = min(2 * k, logp.size(1))
+        row_lp, row_tok = logp.topk(width, dim=1)  # (B*k, 2k): no beam needs more of its row
+        cand = (scores.view(-1, 1) + row_lp.double()).view(batch, k * width)
+        top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (B, 2k)
+        origin = top_idx // width + (torch.arange(batch) * k).unsqueeze(1)  # flat beam rows
+        token = row_tok.view(batch, k * width).gather(1, top_idx)
         is_eos = token.eq(EOS_ID)
         ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & ~done.unsqueeze(1)
         ends &= torch.isfinite(top_scores)

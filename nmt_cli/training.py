@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt_cli import __version__, checkpoint, display
+from nmt_cli import __version__, checkpoint, display, faults
 from nmt_cli.batching import Batch, collate, make_batches, shard, source_batch
 from nmt_cli.config import ModelConfig, TrainConfig, from_dict, to_dict
 from nmt_cli.display import Progress
@@ -220,6 +220,8 @@ class Trainer:
     def save(self, is_best: bool) -> None:
         if self.rank == 0:
             checkpoint.save(self.run_dir, self._payload(), self.state.step, is_best, self.cfg.keep_last)
+            if faults.armed("kill-after-save", self.state.step):
+                faults.kill_self()
 
     # ------------------------------------------------------------ loop
 
@@ -364,7 +366,7 @@ class Trainer:
             record.update(
                 dev_loss=dev_loss,
                 dev_ppl=math.exp(min(dev_loss, 50.0)),
-                bleu=sacrebleu.corpus_bleu(hyps, [self.dev_refs]).score,
+                bleu=sacrebleu.corpus_bleu(hyps, [self.dev_refs], force=True).score,
                 chrf=sacrebleu.corpus_chrf(hyps, [self.dev_refs]).score,
             )
         record.update(lr=self.optimizer.param_groups[0]["lr"], elapsed=round(self.state.elapsed, 1))

@@ -20,7 +20,9 @@ def read_corpus(out_dir: Path) -> Corpus:
         tgt = (out_dir / f"{split}.es").read_text(encoding="utf-8").split("\n")
         assert src[-1] == "" and tgt[-1] == "", "files must end with a newline"
         assert len(src) == len(tgt)
-        corpus[split] = list(zip(src[:-1], tgt[:-1], strict=True))
+        assert not any(line.endswith(" .") for line in src + tgt), "files hold detokenized text"
+        pairs = zip(src[:-1], tgt[:-1], strict=True)
+        corpus[split] = [(demo.tokenize(s), demo.tokenize(t)) for s, t in pairs]
     return corpus
 
 
