@@ -45,7 +45,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write via a temporary sibling + fsync + rename; on any failure the old file is untouched."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -239,3 +239,31 @@ def run_lock(run: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+def average(run: Path, last: int, out: Path) -> list[str]:
+    """Average the weights of the last ``last`` kept checkpoints of ``run`` into ``out``.
+
+    The result is a self-contained checkpoint (configs and tokenizer of the newest one) without
+    optimizer state; returns the names that were averaged.
+    """
+    manifest = read_manifest(run)
+    files = manifest["files"]
+    names = [n for n in sorted(files, key=lambda n: files[n]["step"]) if not files[n].get("pruned")][-last:]
+    if not names:
+        raise CheckpointError(f"{run}: no checkpoints to average")
+    payloads = [load_file(run / n, files[n]["sha256"]) for n in names]
+    newest = payloads[-1]
+    averaged = {}
+    for key, tensor in newest["model"].items():
+        if tensor.is_floating_point():
+            averaged[key] = torch.stack([p["model"][key].float() for p in payloads]).mean(0).to(tensor.dtype)
+        else:
+            averaged[key] = tensor
+    result = {k: v for k, v in newest.items() if k not in ("optimizer", "rng")}
+    result["model"] = averaged
+    result["averaged_from"] = names
+    assert_finite(averaged)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out, lambda fh: torch.save(result, fh))
+    return names

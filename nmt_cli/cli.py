@@ -49,7 +49,7 @@ class AlignLevel(str, Enum):
 
 class LongInput(str, Enum):
     crop = "crop"
-    split = "split"
+    split_ = "split"
 
 
 def _err(message: str) -> None:
@@ -140,6 +140,9 @@ def prepare(
     max_ratio: float = typer.Option(
         3.0, "--max-ratio", help="Drop pairs whose longer side has more than this times the pieces."
     ),
+    ratio_min_pieces: int = typer.Option(
+        10, "--ratio-min-pieces", help="Check --max-ratio only when the longer side has this many pieces."
+    ),
     keep_copies: bool = typer.Option(False, "--keep-copies", help="Keep pairs whose source == target."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Keep exact duplicate pairs."),
     keep_overlap: bool = typer.Option(
@@ -190,6 +193,7 @@ def prepare(
             max_pieces=max_pieces,
             max_chars=max_chars,
             max_ratio=max_ratio,
+            ratio_min_pieces=ratio_min_pieces,
             drop_copies=not keep_copies,
             drop_duplicates=not keep_duplicates,
             drop_overlap=not keep_overlap,
@@ -197,6 +201,8 @@ def prepare(
             test_size=test_size,
             seed=seed,
         )
+        if quiet:
+            os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
         report = prepare_data(spec, opts, out, log=None if quiet else display.info)
         if not quiet:
             display.show_filter_report(report, out)
@@ -232,6 +238,9 @@ def train(
     tie_embeddings: bool = typer.Option(False, "--tie-embeddings", help="Tie target embeddings and output."),
     bridge: bool = typer.Option(
         True, "--bridge/--no-bridge", help="Initialise the decoder from the encoder."
+    ),
+    output_vocab: str = typer.Option(
+        "seen", "--output-vocab", help="seen: score only target pieces seen in training (faster); all."
     ),
     batch_tokens: int = typer.Option(2000, "--batch-tokens", help="Token budget per batch (target side)."),
     accum: int = typer.Option(1, "--accum", help="Gradient accumulation steps."),
@@ -275,6 +284,7 @@ def train(
             dropout=dropout,
             tie_embeddings=tie_embeddings,
             bridge=bridge,
+            restrict_output=output_vocab != "all",
         )
         train_cfg = TrainConfig(
             batch_tokens=batch_tokens,
@@ -455,6 +465,38 @@ def evaluate(
         run_evaluate(request)
 
     _call(run)
+
+
+@app.command()
+def average(
+    run: Path = typer.Argument(..., help="Run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint file to write."),
+    last: int = typer.Option(3, "--last", help="Average the last K kept checkpoints."),
+) -> None:
+    """Average the weights of the last K checkpoints of a run into one checkpoint."""
+
+    def run_() -> None:
+        from nmt_cli.checkpoint import average as average_checkpoints
+
+        names = average_checkpoints(run, last, out)
+        sys.stderr.write(f"nmt: averaged {', '.join(names)} into {out}\n")
+
+    _call(run_)
+
+
+@app.command()
+def info(
+    run: Path = typer.Argument(..., help="Run directory."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
+) -> None:
+    """Show a run: settings, checkpoints, and dev BLEU / loss over time."""
+
+    def run_() -> None:
+        from nmt_cli.runinfo import show_run
+
+        show_run(run, json_out=json_out)
+
+    _call(run_)
 
 
 @app.command("demo-corpus")

@@ -26,8 +26,10 @@ class ModelConfig:
     dropout: float = 0.2
     tie_embeddings: bool = False
     bridge: bool = True
+    restrict_output: bool = True  # output layer over the target pieces seen in training
     src_vocab: int = 0
     tgt_vocab: int = 0
+    out_vocab: int = 0  # size of that output vocabulary (0 = tgt_vocab)
 
     def __post_init__(self) -> None:
         if self.cell not in ("gru", "lstm"):

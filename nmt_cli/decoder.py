@@ -80,7 +80,11 @@ def lstm_gates(gi: Tensor, gh: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class Bridge(nn.Module):
-    """Decoder initial state from the encoder's final states (or zeros without a bridge)."""
+    """Decoder initial state from the encoder's final states.
+
+    With a bridge: tanh(W h_enc). Without one, the encoder's final states are passed on unchanged
+    when their size is the decoder's (as OpenNMT-py does), and zeros otherwise.
+    """
 
     def __init__(self, cfg: ModelConfig, enc_dim: int) -> None:
         super().__init__()
@@ -92,10 +96,14 @@ class Bridge(nn.Module):
         """enc_h, enc_c (L, B, 2H) -> State with (L, B, D)."""
         shape = (self.cfg.layers, enc_h.size(1), self.cfg.dec_hidden)
         zeros = enc_h.new_zeros(shape)
-        h = torch.tanh(self.h(enc_h)) if self.h is not None else zeros
+        same = enc_h.shape == shape
+        h = torch.tanh(self.h(enc_h)) if self.h is not None else (enc_h if same else zeros)
         c = None
         if self.cfg.cell == "lstm":
-            c = torch.tanh(self.c(enc_c)) if self.c is not None and enc_c is not None else zeros
+            if self.c is not None and enc_c is not None:
+                c = torch.tanh(self.c(enc_c))
+            else:
+                c = enc_c if same and enc_c is not None else zeros
         return State(h, c)
 
 

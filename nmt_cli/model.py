@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt_cli.config import ModelConfig
@@ -18,9 +21,8 @@ class Seq2Seq(nn.Module):
         out_dim = cfg.emb if cfg.tie_embeddings else cfg.dec_hidden
         decoder_cls = BahdanauDecoder if cfg.attention == "bahdanau" else PostDecoder
         self.decoder: BahdanauDecoder | PostDecoder = decoder_cls(cfg, self.encoder.out_dim, out_dim)
-        self.generator = nn.Linear(out_dim, cfg.tgt_vocab)
-        if cfg.tie_embeddings:
-            self.generator.weight = self.decoder.embed.weight
+        tied = self.decoder.embed if cfg.tie_embeddings else None
+        self.generator = OutputLayer(out_dim, cfg.out_vocab or cfg.tgt_vocab, cfg.tgt_vocab, tied)
 
     def encode(self, src: Tensor, lengths: Tensor) -> tuple[Memory, State]:
         """src (B, S), lengths (B,) -> decoder memory and initial state."""
@@ -28,12 +30,51 @@ class Seq2Seq(nn.Module):
         return self.decoder.memory(states, source_mask(src)), self.decoder.bridge(h, c)
 
     def forward(self, src: Tensor, lengths: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing -> pre-output (B, T, Do) and attention (B, T, S). Apply ``generator`` after."""
+        """Teacher forcing -> pre-output (B, T, Do) and attention (B, T, S). Apply ``generator`` after:
+        it runs only on the positions that matter (no padding) and only over the output vocabulary."""
         memory, state = self.encode(src, lengths)
         return self.decoder(tgt_in, memory, state)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class OutputLayer(nn.Module):
+    """Pre-output -> logits over the output vocabulary: the pieces seen on the target side.
+
+    A joint SentencePiece model has many pieces the target never uses; scoring only the seen ones
+    makes the largest matrix product of training and search smaller. Output position p stands for
+    piece ``out_ids[p]``; the special ids 0-3 are always positions 0-3.
+    """
+
+    def __init__(self, in_dim: int, n_out: int, vocab: int, tied: nn.Embedding | None) -> None:
+        super().__init__()
+        self.tied = tied
+        self.weight = None if tied is not None else nn.Parameter(torch.empty(n_out, in_dim))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.register_buffer("out_ids", torch.arange(n_out))
+        self.register_buffer("positions", torch.arange(vocab).clamp(max=n_out - 1))
+
+    def set_vocabulary(self, ids: Sequence[int]) -> None:
+        """Use output positions for ``ids`` (sorted, starting with the special ids 0-3)."""
+        ids_t = torch.as_tensor(list(ids), dtype=torch.long)
+        assert ids_t.numel() == self.bias.numel() and ids_t[:4].tolist() == [0, 1, 2, 3]
+        self.out_ids.copy_(ids_t)
+        self.positions.fill_(1)  # pieces outside the output vocabulary score as <unk>
+        self.positions[ids_t] = torch.arange(ids_t.numel())
+
+    def forward(self, pre: Tensor) -> Tensor:
+        """(..., Do) -> (..., n_out) logits."""
+        if self.tied is not None:
+            return F.linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
+        assert self.weight is not None
+        return F.linear(pre, self.weight, self.bias)
+
+    def to_ids(self, positions: Tensor) -> Tensor:
+        return self.out_ids[positions]
+
+    def to_positions(self, ids: Tensor) -> Tensor:
+        return self.positions[ids]
 
 
 def init_weights(model: nn.Module, seed: int) -> None:

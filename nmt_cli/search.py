@@ -30,7 +30,7 @@ def length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
 
 
 def _force_eos(logp: Tensor, at_cap: Tensor) -> Tensor:
-    """Rows where ``at_cap`` may only produce EOS (log-prob 0)."""
+    """Rows where ``at_cap`` may only produce EOS (log-prob 0). Output position EOS_ID is EOS."""
     if not bool(at_cap.any()):
         return logp
     forced = torch.full_like(logp, float("-inf"))
@@ -53,7 +53,8 @@ def greedy(
     for t in range(int(max_lens.max()) + 1):
         pre, attn, state = model.decoder.step(y, memory, state)
         logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= max_lens)
-        best, y = (x.squeeze(1) for x in logp.topk(1, dim=-1))  # topk as in beam search: same ties
+        best, pos = (x.squeeze(1) for x in logp.topk(1, dim=-1))  # topk as in beam search: same ties
+        y = model.generator.to_ids(pos)
         total += torch.where(finished, 0.0, best.double())
         out_len += (~finished).long()
         ids.append(y)
@@ -103,7 +104,7 @@ def beam_search(
         cand = (scores.view(-1, 1) + row_lp.double()).view(batch, k * width)
         top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (B, 2k)
         origin = top_idx // width + (torch.arange(batch) * k).unsqueeze(1)  # flat beam rows
-        token = row_tok.view(batch, k * width).gather(1, top_idx)
+        token = model.generator.to_ids(row_tok.view(batch, k * width).gather(1, top_idx))
         is_eos = token.eq(EOS_ID)
         ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & ~done.unsqueeze(1)
         ends &= torch.isfinite(top_scores)

@@ -67,9 +67,8 @@ class LossModule(nn.Module):
         pre, _ = self.model(src, lengths, tgt_in)  # (B, T, Do)
         keep = tgt_out.ne(PAD_ID)  # (B, T)
         logits = self.model.generator(pre[keep])  # (N, V): only real positions, no padding work
-        loss = F.cross_entropy(
-            logits.float(), tgt_out[keep], reduction="sum", label_smoothing=self.label_smoothing
-        )
+        gold = self.model.generator.to_positions(tgt_out[keep])
+        loss = F.cross_entropy(logits.float(), gold, reduction="sum", label_smoothing=self.label_smoothing)
         return loss, keep.sum()
 
 
@@ -139,14 +138,14 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.tok = data.tokenizer()
-        model_cfg = from_dict(
-            ModelConfig,
-            {
-                **to_dict(model_cfg),
-                "src_vocab": self.tok.src_vocab_size,
-                "tgt_vocab": self.tok.tgt_vocab_size,
-            },
-        )
+        self.train_split = data.split("train")
+        out_ids = self._output_vocabulary(model_cfg)
+        sizes = {
+            "src_vocab": self.tok.src_vocab_size,
+            "tgt_vocab": self.tok.tgt_vocab_size,
+            "out_vocab": len(out_ids),
+        }
+        model_cfg = from_dict(ModelConfig, {**to_dict(model_cfg), **sizes})
         resume = checkpoint.read_manifest(run).get("last") is not None
         payload = checkpoint.load(run, "last", warn=display.warn) if resume else None
         if payload is not None:
@@ -156,6 +155,7 @@ class Trainer:
         random.seed(cfg.seed)
         self.model = Seq2Seq(model_cfg)
         init_weights(self.model, cfg.seed)
+        self.model.generator.set_vocabulary(out_ids)
         self.model.to(self.device)
         self.loss_module: nn.Module = LossModule(self.model, cfg.label_smoothing)
         if self.world > 1:
@@ -167,9 +167,15 @@ class Trainer:
         self.metrics = MetricsLog(run / "metrics.jsonl", enabled=self.rank == 0)
         if payload is not None:
             self._restore(payload)
-        self.train_split = data.split("train")
         self.dev_split = data.split("dev") if data.has("dev") else None
         self.dev_refs = data.text("dev", "tgt") if self.dev_split is not None else []
+
+    def _output_vocabulary(self, model_cfg: ModelConfig) -> list[int]:
+        """Piece ids the output layer scores: all, or the specials plus those seen in train targets."""
+        if not model_cfg.restrict_output:
+            return list(range(self.tok.tgt_vocab_size))
+        seen = np.unique(np.asarray(self.train_split.tgt_ids))
+        return sorted({0, 1, 2, 3} | {int(i) for i in seen})
 
     # ------------------------------------------------------------ resume
 
@@ -291,6 +297,7 @@ class Trainer:
         progress = Progress(self.state.step, cfg.max_steps, enabled=self.rank == 0 and not self.quiet)
         window_loss, window_tokens, started = 0.0, 0, time.monotonic()
         base_elapsed = self.state.elapsed
+        log_tokens, log_time = 0, started
         with progress:
             while not self._should_stop():
                 result = self._update(batches)
@@ -303,11 +310,17 @@ class Trainer:
                 window_loss += loss * tokens
                 window_tokens += tokens
                 progress.update(self.state.step, loss, tokens, self.optimizer.param_groups[0]["lr"])
+                log_tokens += tokens
                 if self.state.step % cfg.log_every == 0:
-                    self.metrics.write({"step": self.state.step, "epoch": self.state.epoch, "loss": loss})
+                    now = time.monotonic()
+                    rate = log_tokens / max(now - log_time, 1e-9)
+                    record = {"step": self.state.step, "epoch": self.state.epoch, "loss": loss}
+                    self.metrics.write({**record, "tgt_tokens_per_s": round(rate, 1)})
+                    log_tokens, log_time = 0, now
                 if self.state.step % cfg.valid_every == 0:
                     self._validate(window_loss / max(window_tokens, 1), progress)
                     window_loss, window_tokens = 0.0, 0
+                    log_tokens, log_time = 0, time.monotonic()  # rates measure training only
                 elif cfg.save_every and self.state.step % cfg.save_every == 0:
                     self.save(is_best=False)
         if self.state.step and (not self.state.history or self.state.history[-1]["step"] != self.state.step):

@@ -109,7 +109,7 @@ def test_padding_does_not_change_a_sentence() -> None:
 
 def test_tied_embeddings_share_the_weight() -> None:
     m = model(tie_embeddings=True)
-    assert m.generator.weight is m.decoder.embed.weight
+    assert m.generator.tied is m.decoder.embed and m.generator.weight is None
     assert m.num_parameters() < model().num_parameters()
 
 
@@ -121,3 +121,13 @@ def test_training_path_equals_search_path_without_dropout() -> None:
         train_pre, _ = m.train()(src, lengths, tgt)
         eval_pre, _ = m.eval()(src, lengths, tgt)
     torch.testing.assert_close(train_pre, eval_pre, atol=1e-5, rtol=1e-4)
+
+
+def test_restricted_output_vocabulary_maps_positions_and_ids() -> None:
+    m = model(out_vocab=8)
+    ids = [0, 1, 2, 3, 5, 9, 17, 29]
+    m.generator.set_vocabulary(ids)
+    assert m.generator(torch.zeros(2, 20)).shape == (2, 8)
+    pos = m.generator.to_positions(torch.tensor([9, 29, 3, 4]))
+    assert pos.tolist() == [5, 7, 3, 1], "unseen pieces score as <unk>"
+    assert m.generator.to_ids(pos[:3]).tolist() == [9, 29, 3]
