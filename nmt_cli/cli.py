@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -255,8 +254,8 @@ def train(
     max_time: str = typer.Option("", "--max-time", help="Stop after this long, e.g. 30m, 2h, 90s."),
     valid_every: int = typer.Option(500, "--valid-every", help="Validate every N updates."),
     valid_metric: str = typer.Option("bleu", "--valid-metric", help="bleu, chrf or loss."),
-    save_every: int = typer.Option(0, "--save-every", help="Also checkpoint every N updates (0 = at validations)."),
-    log_every: int = typer.Option(100, "--log-every", help="Write the training loss to metrics.jsonl every N updates."),
+    save_every: int = typer.Option(0, "--save-every", help="Also checkpoint every N updates (0 = off)."),
+    log_every: int = typer.Option(100, "--log-every", help="Log loss and tokens/s every N updates."),
     patience: int = typer.Option(10, "--patience", help="Stop after N validations without improvement."),
     keep_last: int = typer.Option(3, "--keep-last", help="Keep the last K checkpoints."),
     seed: int = typer.Option(1, "--seed", help="Random seed."),

@@ -47,6 +47,9 @@ class OutputLayer(nn.Module):
     piece ``out_ids[p]``; the special ids 0-3 are always positions 0-3.
     """
 
+    out_ids: Tensor  # (n_out,) piece id of each output position
+    positions: Tensor  # (vocab,) output position of each piece id (<unk>'s for unseen pieces)
+
     def __init__(self, in_dim: int, n_out: int, vocab: int, tied: nn.Embedding | None) -> None:
         super().__init__()
         self.tied = tied

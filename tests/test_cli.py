@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_MODEL, run_nmt
 
 HEAVY = ("torch", "datasets", "sentencepiece", "sacrebleu", "numpy")
 
 
 def test_importing_the_cli_stays_light() -> None:
-    code = "import sys, nmt_cli.cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, nmt_cli.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
