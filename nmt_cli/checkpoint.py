@@ -161,7 +161,8 @@ def load_file(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint")
     _verify(path, expected_sha256)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensors nobody touches (the optimizer state, when translating) are never read
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # truncated zip, foreign pickle, code-running pickle...
         raise CheckpointError(f"{path}: not a loadable checkpoint ({_reason(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "model" not in payload:

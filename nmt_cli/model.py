@@ -53,25 +53,25 @@ class OutputLayer(nn.Module):
     def __init__(self, in_dim: int, n_out: int, vocab: int, tied: nn.Embedding | None) -> None:
         super().__init__()
         self.tied = tied
-        self.weight = None if tied is not None else nn.Parameter(torch.empty(n_out, in_dim))
-        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.linear = None if tied is not None else nn.Linear(in_dim, n_out)  # quantizable when untied
+        self.bias = nn.Parameter(torch.zeros(n_out)) if tied is not None else None
         self.register_buffer("out_ids", torch.arange(n_out))
         self.register_buffer("positions", torch.arange(vocab).clamp(max=n_out - 1))
 
     def set_vocabulary(self, ids: Sequence[int]) -> None:
         """Use output positions for ``ids`` (sorted, starting with the special ids 0-3)."""
         ids_t = torch.as_tensor(list(ids), dtype=torch.long)
-        assert ids_t.numel() == self.bias.numel() and ids_t[:4].tolist() == [0, 1, 2, 3]
+        assert ids_t.numel() == self.out_ids.numel() and ids_t[:4].tolist() == [0, 1, 2, 3]
         self.out_ids.copy_(ids_t)
         self.positions.fill_(1)  # pieces outside the output vocabulary score as <unk>
         self.positions[ids_t] = torch.arange(ids_t.numel())
 
     def forward(self, pre: Tensor) -> Tensor:
         """(..., Do) -> (..., n_out) logits."""
-        if self.tied is not None:
-            return F.linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
-        assert self.weight is not None
-        return F.linear(pre, self.weight, self.bias)
+        if self.linear is not None:
+            return self.linear(pre)  # type: ignore[no-any-return]
+        assert self.tied is not None
+        return F.linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
 
     def to_ids(self, positions: Tensor) -> Tensor:
         return self.out_ids[positions]

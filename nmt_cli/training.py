@@ -159,7 +159,8 @@ class Trainer:
         self.model.to(self.device)
         self.loss_module: nn.Module = LossModule(self.model, cfg.label_smoothing)
         if self.world > 1:
-            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=cfg.lr)
         self.schedule = LrSchedule(cfg)
@@ -270,11 +271,14 @@ class Trainer:
             (loss / max(int(ntok), 1) / self.cfg.accum).backward()
             total += float(loss.detach())
             tokens += int(ntok)
-        if not math.isfinite(total):
+        # The gradient norm is the same on every rank (DDP averaged the gradients), so all ranks
+        # agree on skipping a non-finite update.
+        norm = nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.cfg.clip if self.cfg.clip > 0 else math.inf
+        )
+        if not (math.isfinite(total) and bool(torch.isfinite(norm))):
             return self._skip_nonfinite(total, tokens)
         self.state.nan_skips = 0
-        if self.cfg.clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.state.step += 1
         self.schedule.apply(self.optimizer, self.state.step)
         self.optimizer.step()
@@ -331,9 +335,19 @@ class Trainer:
         cfg, st = self.cfg, self.state
         if cfg.max_steps and st.step >= cfg.max_steps:
             return True
-        if cfg.max_seconds and st.elapsed >= cfg.max_seconds:
+        if self.dev_split is not None and st.bad_validations >= cfg.patience > 0:
             return True
-        return bool(self.dev_split is not None and st.bad_validations >= cfg.patience > 0)
+        return bool(cfg.max_seconds) and self._any_rank(st.elapsed >= cfg.max_seconds)
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True when ``flag`` holds on any rank (clocks differ; all ranks must stop together)."""
+        if self.world == 1:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
 
     # ------------------------------------------------------------ validation
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_nmt
+
 from nmt_cli.translate import TranslateOptions, translate_stream
 
 
@@ -81,7 +81,8 @@ def test_pipe_example_from_the_issue(run_dir: Path) -> None:
 def test_head_closes_the_pipe_quietly(run_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("the cat sees the dog\n" * 20000)
-    cmd = f'"{sys.executable}" -m nmt_cli translate -m "{run_dir}" "{big}" | head -n 1; echo "${{PIPESTATUS[0]}}" >&2'
+    nmt = f'"{sys.executable}" -m nmt_cli translate -m "{run_dir}" "{big}"'
+    cmd = f'{nmt} | head -n 1; echo "${{PIPESTATUS[0]}}" >&2'
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, timeout=120)
     assert proc.stdout.count(b"\n") == 1
     assert b"Traceback" not in proc.stderr and b"Error" not in proc.stderr
@@ -164,3 +165,10 @@ def test_missing_model_is_a_one_line_error(tmp_path: Path) -> None:
     proc = run_nmt("translate", "-m", str(tmp_path / "nope"), stdin="x\n")
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1 and b"Traceback" not in proc.stderr
+
+
+def test_int8_quantized_model_keeps_the_contract(run_dir: Path) -> None:
+    text = "the cat sees the dog\n\nthe girl\n"
+    proc = run_nmt("translate", "-m", str(run_dir), "--quantize", "int8", "--beam", "2", stdin=text)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.count(b"\n") == 3 and proc.stdout.split(b"\n")[1] == b""
