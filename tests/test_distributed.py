@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_nmt
 
 DEMO = ["--emb", "128", "--enc-hidden", "128", "--dec-hidden", "256", "--attn-dim", "128", "--dropout", "0.1"]
@@ -30,13 +29,13 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     )  # fmt: skip
     assert prep.returncode == 0, prep.stderr.decode()
     common = [str(data), *DEMO, "--max-steps", "1000", "--valid-every", "500", "-q"]
-    one = run_nmt("train", *common, "--out", str(tmp_path / "one"), "--batch-tokens", "3000", "--threads", "2",
-                  timeout=1800)  # fmt: skip
+    one_args = ["--out", str(tmp_path / "one"), "--batch-tokens", "3000", "--threads", "2"]
+    one = run_nmt("train", *common, *one_args, timeout=1800)
     assert one.returncode == 0, one.stderr.decode()
     torchrun = Path(sys.executable).with_name("torchrun")
     two = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "nmt_cli", "train", *common, "--out", str(tmp_path / "two"),
-         "--batch-tokens", "1500", "--threads", "1"],
+        [str(torchrun), "--nproc_per_node", "2", "-m", "nmt_cli", "train", *common,
+         "--out", str(tmp_path / "two"), "--batch-tokens", "1500", "--threads", "1"],
         capture_output=True, timeout=1800, env={**os.environ, "NO_COLOR": "1"},
     )  # fmt: skip
     assert two.returncode == 0, two.stderr.decode()
