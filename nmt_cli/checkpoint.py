@@ -116,12 +116,22 @@ def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last
     manifest["last"] = name
     if is_best or manifest.get("best") is None:
         manifest["best"] = name
+        manifest["best_file"] = _save_slim(run / "best.pt", payload, step)
     _write_manifest(run, manifest)
     _link(path, run / "last.pt")
-    if manifest["best"] == name:
-        _link(path, run / "best.pt")
     _prune(run, manifest, keep_last)
     return path
+
+
+TRAINING_ONLY = ("optimizer", "schedule", "rng")
+
+
+def _save_slim(path: Path, payload: dict[str, Any], step: int) -> dict[str, Any]:
+    """best.pt holds what translation needs (weights, configs, tokenizer), not the optimizer state,
+    so a cold start reads and verifies a third of the bytes."""
+    slim = {k: v for k, v in payload.items() if k not in TRAINING_ONLY}
+    _atomic_write(path, lambda fh: torch.save(slim, fh))
+    return {"sha256": _sha256(path), "step": step, "bytes": path.stat().st_size}
 
 
 def _write_payload(fh: IO[bytes], payload: dict[str, Any], step: int) -> None:
@@ -186,8 +196,11 @@ def _candidates(run: Path, which: str) -> Iterator[tuple[Path, str | None]]:
     manifest = read_manifest(run)
     files = manifest["files"]
     first = manifest.get(which)
-    if first and first in files:
+    if which == "best" and manifest.get("best_file"):
+        yield run / "best.pt", manifest["best_file"]["sha256"]
+    elif first and first in files:
         yield run / f"{which}.pt", files[first]["sha256"]
+    if first and first in files:
         yield run / first, files[first]["sha256"]
     for name in sorted(files, key=lambda n: files[n]["step"], reverse=True):
         if name != first and not files[name].get("pruned"):
@@ -201,8 +214,11 @@ def load(
     path = Path(model_path)
     if path.is_file():
         manifest = read_manifest(path.parent) if (path.parent / MANIFEST).exists() else {"files": {}}
-        alias = {"best.pt": manifest.get("best"), "last.pt": manifest.get("last")}.get(path.name)
-        entry = manifest["files"].get(alias or path.name)
+        if path.name == "best.pt":
+            entry = manifest.get("best_file")
+        else:
+            alias = manifest.get("last") if path.name == "last.pt" else None
+            entry = manifest["files"].get(alias or path.name)
         return load_file(path, entry["sha256"] if entry else None)
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such run directory or checkpoint file")
