@@ -237,13 +237,17 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Transl
                 if opts.show_attention:
                     show_attention(res, opts.align_level)
                 written += 1
-            out.flush()
+            out.flush()  # each chunk reaches the reader as soon as it is done
+    except BaseException:
+        if out is not sys.stdout:  # an output file is all or nothing
+            out.close()
+            os.unlink(output + ".partial")
+        raise
     finally:
         if input_file != "-":
             os.close(fd)
-        if out is not sys.stdout:
-            out.close()
     if out is not sys.stdout:
+        out.close()
         os.replace(output + ".partial", output)
     return written
 

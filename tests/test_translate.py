@@ -80,7 +80,7 @@ def test_pipe_example_from_the_issue(run_dir: Path) -> None:
 
 def test_head_closes_the_pipe_quietly(run_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
-    big.write_text("the cat sees the dog\n" * 20000)
+    big.write_text("the cat sees the dog\n" * 100_000)
     nmt = f'"{sys.executable}" -m nmt_cli translate -m "{run_dir}" "{big}"'
     cmd = f'{nmt} | head -n 1; echo "${{PIPESTATUS[0]}}" >&2'
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, timeout=120)
@@ -172,3 +172,30 @@ def test_int8_quantized_model_keeps_the_contract(run_dir: Path) -> None:
     proc = run_nmt("translate", "-m", str(run_dir), "--quantize", "int8", "--beam", "2", stdin=text)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.count(b"\n") == 3 and proc.stdout.split(b"\n")[1] == b""
+
+
+def test_a_failing_run_leaves_no_output_file(run_dir: Path, tmp_path: Path) -> None:
+    bad, out = tmp_path / "bad.txt", tmp_path / "hyp.txt"
+    bad.write_bytes(b"the cat\n" * 300 + b"\xff\n")
+    proc = run_nmt("translate", "-m", str(run_dir), "--strict-utf8", str(bad), "-o", str(out))
+    assert proc.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt"]
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_a_long_stream(run_dir: Path, tmp_path: Path) -> None:
+    def peak_rss_kib(lines: int) -> int:
+        src = tmp_path / f"in{lines}.txt"
+        src.write_text("the cat sees the dog .\n" * lines)
+        rss = tmp_path / f"rss{lines}"
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss), sys.executable, "-m", "nmt_cli", "translate",
+               "-m", str(run_dir), "--batch-size", "64", "--max-len", "20"]  # fmt: skip
+        with open(src, "rb") as fh:
+            proc = subprocess.run(
+                cmd, stdin=fh, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=1800
+            )
+        assert proc.returncode == 0 and proc.stdout.count(b"\n") == lines
+        return int(rss.read_text().split()[-1])
+
+    small, large = peak_rss_kib(10_000), peak_rss_kib(100_000)
+    assert large <= 1.2 * small, (small, large)
