@@ -12,7 +12,8 @@ import signal
 
 
 def armed(name: str, step: int) -> bool:
-    return os.environ.get("NMT_FAULT", "") == f"{name}@{step}"
+    """True when fault ``name`` is armed for ``step`` (``NAME@STEP``) or for every step (``NAME@every``)."""
+    return os.environ.get("NMT_FAULT", "") in (f"{name}@{step}", f"{name}@every")
 
 
 def kill_self() -> None:
@@ -21,3 +22,17 @@ def kill_self() -> None:
 
 def disk_full(path: str) -> OSError:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+_fired: set[str] = set()
+
+
+def once(name: str, step: int) -> bool:
+    """Like :func:`armed`, but a ``NAME@STEP`` fault fires only the first time it is reached."""
+    if not armed(name, step):
+        return False
+    key = f"{name}@{step}"
+    if key in _fired and os.environ.get("NMT_FAULT", "").endswith(f"@{step}"):
+        return False
+    _fired.add(key)
+    return True

@@ -271,6 +271,8 @@ class Trainer:
             (loss / max(int(ntok), 1) / self.cfg.accum).backward()
             total += float(loss.detach())
             tokens += int(ntok)
+        if faults.once("nan-loss", self.state.step + 1):
+            total = math.nan
         # The gradient norm is the same on every rank (DDP averaged the gradients), so all ranks
         # agree on skipping a non-finite update.
         norm = nn.utils.clip_grad_norm_(

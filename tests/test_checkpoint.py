@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import run_nmt
+
 from nmt_cli import checkpoint
 from nmt_cli.errors import CheckpointError
 
@@ -146,3 +146,14 @@ def test_a_second_training_on_the_same_run_is_locked_out(data_dir: Path, tmp_pat
     with checkpoint.run_lock(run):
         proc = train(data_dir, run, 10)
     assert proc.returncode == 2 and b"in use" in proc.stderr
+
+
+def test_non_finite_loss_is_skipped_then_refused(data_dir: Path, tmp_path: Path) -> None:
+    once = train(data_dir, tmp_path / "once", 30, "nan-loss@12")
+    assert once.returncode == 0, once.stderr.decode()
+    assert b"non-finite loss" in once.stderr and b"step 12" in once.stderr
+    assert checkpoint.load(tmp_path / "once", "last")["run_state"]["step"] == 30
+    always = train(data_dir, tmp_path / "always", 30, "nan-loss@every")
+    err = always.stderr.decode()
+    assert always.returncode == 1 and "not finite 6 times in a row" in err and "Traceback" not in err
+    assert not (tmp_path / "always" / "last.pt").exists(), "no checkpoint of a broken run"
