@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,9 +128,9 @@ class Translator:
             group = segments[start : start + self.opts.batch_size]
             for (k, part, _), nbest in zip(group, self._search([g[2] for g in group])):
                 found[(k, part)] = nbest
+        n_parts = Counter(k for k, _, _ in segments)
         for k, res in enumerate(todo):
-            parts = [found[(k, p)] for p in range(sum(1 for s in segments if s[0] == k))]
-            self._finish(res, parts)
+            self._finish(res, [found[(k, p)] for p in range(n_parts[k])])
         return results
 
     def _finish(self, res: Result, parts: list[list[Hypothesis]]) -> None:

@@ -199,3 +199,13 @@ def test_memory_stays_flat_over_a_long_stream(run_dir: Path, tmp_path: Path) -> 
 
     small, large = peak_rss_kib(10_000), peak_rss_kib(100_000)
     assert large <= 1.2 * small, (small, large)
+
+
+@pytest.mark.parametrize("mode", ["crop", "split"])
+def test_long_lines_are_cropped_or_split_with_a_warning(mode: str, run_dir: Path) -> None:
+    text = "the cat sees the dog and the girl sees the cat\n\nthe dog\n"
+    proc = run_nmt("translate", "-m", str(run_dir), "--max-src-len", "4", "--long-input", mode, stdin=text)
+    assert proc.returncode == 0
+    assert proc.stdout.count(b"\n") == 3
+    err = proc.stderr.decode()
+    assert "line 1:" in err and mode in err and "line 3" not in err
