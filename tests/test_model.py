@@ -109,7 +109,7 @@ def test_padding_does_not_change_a_sentence() -> None:
 
 def test_tied_embeddings_share_the_weight() -> None:
     m = model(tie_embeddings=True)
-    assert m.generator.tied is m.decoder.embed and m.generator.weight is None
+    assert m.generator.tied is m.decoder.embed and m.generator.linear is None
     assert m.num_parameters() < model().num_parameters()
 
 
