@@ -326,7 +326,12 @@ def translate(
     long_input: LongInput = typer.Option(LongInput.crop, "--long-input", help="What to do past it."),
     max_len_ratio: float = typer.Option(2.0, "--max-len-ratio", help="Output pieces per source piece."),
     max_len: int = typer.Option(400, "--max-len", help="Absolute cap on output pieces."),
-    show_attention: bool = typer.Option(False, "--show-attention", help="Draw heatmaps on stderr."),
+    show_attention: bool = typer.Option(
+        False, "--show-attention", help="Draw a heatmap per sentence on stderr (pieces; see --heatmap-words)."
+    ),
+    heatmap_words: bool = typer.Option(
+        False, "--heatmap-words", help="Heatmaps over words: pieces merged, weights summed per source word."
+    ),
     align: bool = typer.Option(False, "--align", help="Append Pharaoh alignments after ' ||| '."),
     align_level: AlignLevel = typer.Option(AlignLevel.word, "--align-level", help="word or piece."),
     json_out: bool = typer.Option(False, "--json", help="Write JSON Lines (id, src, hyp, score, alignment)."),
@@ -351,6 +356,7 @@ def translate(
             max_len_ratio=max_len_ratio,
             max_len=max_len,
             show_attention=show_attention,
+            heatmap_words=heatmap_words,
             align=align,
             align_level=align_level.value,
             json_out=json_out,

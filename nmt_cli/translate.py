@@ -40,6 +40,7 @@ class TranslateOptions:
     max_len_ratio: float = 2.0
     max_len: int = 400
     show_attention: bool = False
+    heatmap_words: bool = False
     align: bool = False
     align_level: str = "word"  # word | piece
     json_out: bool = False
@@ -193,12 +194,12 @@ class Writer:
         return obj
 
 
-def show_attention(res: Result, level: str) -> None:
+def show_attention(res: Result, words: bool) -> None:
     if not res.hyps or res.hyps[0].attention.numel() == 0:
         return
     src, tgt = res.src_pieces + ["</s>"], res.tgt_pieces[0] + ["</s>"]
     attn = res.hyps[0].attention[: len(tgt), : len(src)]
-    if level == "word":
+    if words:
         attn = alignment.merge_to_words(attn, src, tgt)
         src, tgt = alignment.words(src), alignment.words(tgt)
     display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
@@ -236,7 +237,7 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Transl
             for res in translator.translate(lines, first):
                 writer.write(res)
                 if opts.show_attention:
-                    show_attention(res, opts.align_level)
+                    show_attention(res, opts.heatmap_words)
                 written += 1
             out.flush()  # each chunk reaches the reader as soon as it is done
     except BaseException:
