@@ -35,24 +35,44 @@ def info(message: str) -> None:
 
 
 def show_filter_report(report: dict[str, Any], out: Path) -> None:
-    """One table: for every split, kept/total and each rule's count with first line numbers."""
-    table = Table(title=f"nmt prepare → {out}", title_justify="left")
-    table.add_column("split")
-    table.add_column("rule")
-    table.add_column("count", justify="right")
-    table.add_column("first lines")
+    """One table: for every split, kept/total, then each rule's count and first line numbers.
+
+    Rules that dropped nothing are listed too (dimmed), so the table says what was checked. What each
+    rule means is shown on wide consoles (it is always in report.json).
+    """
+    wide = console().width >= 120
+    table = Table(title=f"nmt prepare → {out}", title_justify="left", caption_justify="left")
+    for name in ("split", "rule", "count", "first lines", *(["meaning"] if wide else [])):
+        table.add_column(
+            name, justify="right" if name == "count" else "left", style="dim" * (name == "meaning")
+        )
+    sources = []
     for split, rep in report.items():
         table.add_row(
-            split, "[bold]kept / total", f"{rep['kept']:,} / {rep['total']:,}", "", end_section=False
+            Text(split, style="bold"),
+            Text("kept / total", style="bold"),
+            f"{rep['kept']:,} / {rep['total']:,}",
         )
+        fired = False
         for kind in ("dropped", "repaired"):
-            for rule, entry in sorted(rep[kind].items()):
-                label = rule if kind == "dropped" else f"{rule} (repaired)"
-                lines = ", ".join(map(str, entry["first_lines"]))
-                table.add_row("", label, f"{entry['count']:,}", lines)
+            for rule, entry in rep[kind].items():
+                fired = fired or entry["count"] > 0
+                style = "" if entry["count"] else "dim"
+                cells: list[Text | str] = [
+                    Text(rule if kind == "dropped" else f"{rule} (repaired)", style=style),
+                    Text(f"{entry['count']:,}", style=style),
+                    ", ".join(f"{n:,}" for n in entry["first_lines"]),
+                ]
+                table.add_row("", *cells, *([entry["rule"]] if wide else []))
         for name, count in rep.get("carved_out", {}).items():
-            table.add_row("", f"moved to {name}", f"{count:,}", "")
+            table.add_row(
+                "", f"moved to {name}", f"{count:,}", "", *(["held out by source hash"] if wide else [])
+            )
+        if fired and rep.get("lines_of"):
+            sources.append(f"{split}: {rep['lines_of']}")
         table.add_section()
+    if sources:
+        table.caption = "line numbers are " + "; ".join(sources)
     console().print(table)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,32 +22,69 @@ ID_DTYPE = np.dtype("<i4")
 
 
 class SplitWriter:
-    """Append encoded pairs to a split's files; ``close`` writes the offsets."""
+    """Append encoded pairs to a split's files; ``close`` writes the offsets.
+
+    Memory stays flat: ids and per-pair lengths go straight to disk, and the offsets are built from
+    the lengths file in blocks.
+    """
 
     def __init__(self, directory: Path, name: str) -> None:
         self.directory, self.name = directory, name
         self._fs: BinaryIO = open(directory / f"{name}.src.ids", "wb")
         self._ft: BinaryIO = open(directory / f"{name}.tgt.ids", "wb")
-        self._off_s, self._off_t = array("q", [0]), array("q", [0])
+        self._lengths_path = directory / f".{name}.lengths"
+        self._fl: BinaryIO = open(self._lengths_path, "wb")  # (n, 2) int64: src, tgt length per pair
+        self._n, self._n_src, self._n_tgt = 0, 0, 0
 
     def add(self, src: Sequence[int], tgt: Sequence[int]) -> None:
-        self._fs.write(np.asarray(src, dtype=ID_DTYPE).tobytes())
-        self._ft.write(np.asarray(tgt, dtype=ID_DTYPE).tobytes())
-        self._off_s.append(self._off_s[-1] + len(src))
-        self._off_t.append(self._off_t[-1] + len(tgt))
+        self.add_batch([src], [tgt])
+
+    def add_batch(self, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
+        """Append many pairs at once (one numpy conversion per batch, not per pair)."""
+        n = len(src)
+        if n != len(tgt):
+            raise ValueError(f"{n} source but {len(tgt)} target sequences")
+        if n == 0:
+            return
+        lengths = np.empty((n, 2), dtype="<i8")
+        lengths[:, 0] = np.fromiter(map(len, src), dtype=np.int64, count=n)
+        lengths[:, 1] = np.fromiter(map(len, tgt), dtype=np.int64, count=n)
+        n_src, n_tgt = (int(x) for x in lengths.sum(axis=0))
+        self._fs.write(np.fromiter(chain.from_iterable(src), dtype=ID_DTYPE, count=n_src).tobytes())
+        self._ft.write(np.fromiter(chain.from_iterable(tgt), dtype=ID_DTYPE, count=n_tgt).tobytes())
+        self._fl.write(lengths.tobytes())
+        self._n += n
+        self._n_src += n_src
+        self._n_tgt += n_tgt
 
     def __len__(self) -> int:
-        return len(self._off_s) - 1
+        return self._n
 
     @property
     def tokens(self) -> tuple[int, int]:
-        return self._off_s[-1], self._off_t[-1]
+        return self._n_src, self._n_tgt
 
     def close(self) -> None:
-        self._fs.close()
-        self._ft.close()
-        offsets = np.stack([np.frombuffer(self._off_s, dtype=np.int64), np.frombuffer(self._off_t, np.int64)])
-        np.save(self.directory / f"{self.name}.offsets.npy", offsets)
+        for fh in (self._fs, self._ft, self._fl):
+            fh.close()
+        _write_offsets(self._lengths_path, self.directory / f"{self.name}.offsets.npy", self._n)
+        self._lengths_path.unlink()
+
+
+def _write_offsets(lengths_path: Path, out: Path, n: int, block: int = 1 << 20) -> None:
+    """(n, 2) lengths on disk -> ``out`` = .npy of shape (2, n + 1): row 0 source offsets, row 1 target."""
+    with open(out, "wb") as fo:
+        np.lib.format.write_array_header_1_0(
+            fo, {"descr": "<i8", "fortran_order": False, "shape": (2, n + 1)}
+        )
+        for side in (0, 1):
+            fo.write(np.zeros(1, dtype="<i8").tobytes())
+            carry = 0
+            with open(lengths_path, "rb") as fl:
+                while (rows := np.fromfile(fl, dtype="<i8", count=2 * block)).size:
+                    cum = np.cumsum(rows[side::2]) + carry
+                    fo.write(cum.tobytes())
+                    carry = int(cum[-1])
 
 
 class EncodedSplit:
@@ -57,7 +94,7 @@ class EncodedSplit:
         path = directory / f"{name}.offsets.npy"
         if not path.exists():
             raise DataError(f"{directory}: no encoded split {name!r} (run `nmt prepare` first)")
-        self.offsets = np.load(path)
+        self.offsets = np.load(path, mmap_mode="r")
         self.src_ids = _memmap(directory / f"{name}.src.ids")
         self.tgt_ids = _memmap(directory / f"{name}.tgt.ids")
         if self.offsets[0, -1] != len(self.src_ids) or self.offsets[1, -1] != len(self.tgt_ids):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sentencepiece as spm
@@ -14,6 +14,7 @@ from nmt_cli.errors import DataError
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SPECIAL_IDS = {"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID}
 _TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+_TOO_LOW = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,13 @@ class SpmSettings:
 
 
 def train_spm(sentences: Iterable[str], settings: SpmSettings, what: str = "corpus") -> bytes:
-    """Train a SentencePiece model on ``sentences``; return the serialized model proto."""
+    """Train a SentencePiece model on ``sentences``; return the serialized model proto.
+
+    With more sentences than ``input_sentence_size``, SentencePiece trains on a seeded random sample of
+    that many. One trainer thread: the model then does not depend on the machine's core count (the
+    trainer's results differ between thread counts), and on few cores its multi-threaded suffix-array
+    step is slower anyway.
+    """
     spm.set_random_generator_seed(settings.seed)
     buf = io.BytesIO()
     try:
@@ -41,21 +48,31 @@ def train_spm(sentences: Iterable[str], settings: SpmSettings, what: str = "corp
             input_sentence_size=settings.input_sentence_size,
             shuffle_input_sentence=True,
             max_sentence_length=1 << 16,
-            num_threads=2,
+            num_threads=1,
             minloglevel=2,
-            **SPECIAL_IDS,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
         )
     except RuntimeError as err:
-        raise DataError(_explain_spm_error(str(err), what)) from None
+        raise DataError(_explain_spm_error(str(err), what, settings.byte_fallback)) from None
     return buf.getvalue()
 
 
-def _explain_spm_error(message: str, what: str) -> str:
+def _explain_spm_error(message: str, what: str, byte_fallback: bool) -> str:
     match = _TOO_HIGH.search(message)
     if match:
         return (
             f"--vocab-size {match.group(1)} is too large for the {what}: "
             f"the largest workable size is {match.group(2)} (try --vocab-size {match.group(2)})"
+        )
+    match = _TOO_LOW.search(message)
+    if match:
+        needs = "its characters, the 4 special pieces" + (" and 256 byte pieces" if byte_fallback else "")
+        return (
+            f"--vocab-size {match.group(1)} is too small for the {what}: {needs} take {match.group(2)} "
+            f"(use at least --vocab-size {match.group(2)})"
         )
     return f"SentencePiece training failed on the {what}: {message.splitlines()[-1]}"
 
@@ -101,17 +118,3 @@ class Tokenizer:
 
     def decode_tgt(self, ids: Sequence[int]) -> str:
         return self.tgt.Decode([i for i in ids if i > EOS_ID or i == UNK_ID])  # type: ignore[no-any-return]
-
-
-def encode_stream(
-    sp: spm.SentencePieceProcessor, lines: Iterable[str], chunk: int = 4096
-) -> Iterator[list[int]]:
-    """Encode a long stream of lines in chunks (SentencePiece batches run in C++)."""
-    buf: list[str] = []
-    for line in lines:
-        buf.append(line)
-        if len(buf) >= chunk:
-            yield from sp.Encode(buf)
-            buf = []
-    if buf:
-        yield from sp.Encode(buf)
