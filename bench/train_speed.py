@@ -12,12 +12,13 @@ Models:
           the encoder's final states, additive attention queried with the state after the step,
           no input feeding, dropout 0.2, Adam 1e-3, clip 1.0, ~2000-token batches;
   a-bf16  the same with bf16 autocast;
-  b       the seed's Bahdanau attention (query = previous state, context into the cell), same sizes.
+  b       the seed's Bahdanau attention (query = previous state, context into the cell), same sizes;
+  b-bf16  the same with bf16 autocast.
 
 Prints one JSON line per model, in the format of ../shared/bench/peers/run.sh, and writes them to
 WORK/results.jsonl.
 
-usage: bench/train_speed.py [--budget 300] [--models a,a-bf16,b] [--work bench/out/train_speed]
+usage: bench/train_speed.py [--budget 300] [--models a,a-bf16,b,b-bf16] [--translate a] [--work DIR]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ MODELS = {
     "a": ["--attention", "post", "--no-input-feeding", "--no-bridge"],
     "a-bf16": ["--attention", "post", "--no-input-feeding", "--no-bridge", "--bf16"],
     "b": ["--attention", "bahdanau", "--no-bridge"],
+    "b-bf16": ["--attention", "bahdanau", "--no-bridge", "--bf16"],
 }
 NMT = [sys.executable, "-m", "nmt_cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "NO_COLOR": "1"}
@@ -96,7 +98,7 @@ def bleu_chrf(hyp: Path, ref: Path) -> tuple[float, float]:
     return sacrebleu.corpus_bleu(hyps, [refs]).score, sacrebleu.corpus_chrf(hyps, [refs]).score
 
 
-def run_model(name: str, data: Path, work: Path, budget: int) -> dict[str, object]:
+def run_model(name: str, data: Path, work: Path, budget: int, translate: bool) -> dict[str, object]:
     run = work / f"run-{name}"
     subprocess.run(["rm", "-rf", str(run)], check=True)
     train_cmd = [*NMT, "train", str(data), "--out", str(run), "--max-time", f"{budget}s", "-q", *COMMON]
@@ -110,6 +112,11 @@ def run_model(name: str, data: Path, work: Path, budget: int) -> dict[str, objec
         "train_peak_rss_mb": rss,
         "steps": rows[-1]["step"],
     }
+    final = [r for r in rows if "bleu" in r]
+    if final:
+        result["dev_bleu_greedy_at_end"] = round(final[-1]["bleu"], 2)
+    if not translate:
+        return result
     n = len((CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")) - 1
     for beam in (5, 1):
         hyp = work / f"dev-{name}-beam{beam}.txt"
@@ -128,7 +135,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--budget", type=int, default=300, help="training seconds per model")
-    parser.add_argument("--models", default="a,a-bf16,b")
+    parser.add_argument("--models", default="a,a-bf16,b,b-bf16")
+    parser.add_argument("--translate", default="a", help="models whose dev translation is timed too")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "train_speed")
     args = parser.parse_args()
     if not CORPUS.exists():
@@ -137,7 +145,7 @@ def main() -> None:
     data = prepare(args.work)
     with open(args.work / "results.jsonl", "a") as log:
         for name in args.models.split(","):
-            result = run_model(name, data, args.work, args.budget)
+            result = run_model(name, data, args.work, args.budget, name in args.translate.split(","))
             line = json.dumps(result, sort_keys=True)
             print(line, flush=True)
             log.write(line + "\n")

@@ -76,31 +76,46 @@ def show_filter_report(report: dict[str, Any], out: Path) -> None:
     console().print(table)
 
 
-_SHADES = ["grey11", "grey23", "grey35", "grey50", "grey62", "grey74", "grey85", "white"]
+# Each weight is drawn as a character (readable without colour, in logs and with NO_COLOR) and,
+# on a colour terminal, in a matching shade.
+_GLYPHS = " ·░▒▓█"
+_COLOURS = ["grey23", "grey42", "grey58", "grey74", "grey89", "bright_white"]
+
+
+def _glyph(weight: float) -> tuple[str, str]:
+    level = min(len(_GLYPHS) - 1, max(0, int(weight * (len(_GLYPHS) - 1) + 0.5)))
+    return _GLYPHS[level], _COLOURS[level]
+
+
+def piece_label(piece: str) -> str:
+    """'▁word' -> 'word'; a piece inside a word gets a leading '·' ('erca' -> '·erca')."""
+    if piece.startswith("\u2581"):
+        return piece[1:] or "▁"
+    return piece if piece.startswith("<") else "·" + piece
 
 
 def heatmap(
     src: Sequence[str], tgt: Sequence[str], weights: Sequence[Sequence[float]], title: str = ""
 ) -> None:
-    """Draw attention: source pieces across, target pieces down, shade = weight.
+    """Draw attention: source labels across, target labels down, shade = weight (rows sum to 1).
 
-    Wide sources are folded into blocks of columns that fit the terminal, each block repeating
-    the target labels, so 60-piece sentences stay readable.
+    Source labels run top-down above their column. Wide sources are folded into blocks of columns
+    that fit the terminal, each repeating the target labels, so 60-piece sentences stay readable.
     """
     con = console()
-    label_w = min(16, max((len(t) for t in tgt), default=1))
+    src_l, tgt_l = list(src), list(tgt)
+    label_w = min(16, max((len(t) for t in tgt_l), default=1))
     cell_w = 3
-    per_block = max(1, (max(con.width, 40) - label_w - 4) // cell_w)
+    per_block = max(1, (max(con.width, 40) - label_w - 2) // cell_w)
     if title:
         con.print(Text(title, style="bold"))
-    for start in range(0, len(src), per_block):
-        stop = min(len(src), start + per_block)
-        _heat_block(src, tgt, weights, start, stop, label_w, cell_w)
-    legend = Text("  weight: ")
-    for i, shade in enumerate(_SHADES):
-        legend.append("  ", style=f"on {shade}")
-        legend.append(f"{i / (len(_SHADES) - 1):.1f} " if i in (0, len(_SHADES) - 1) else "")
-    con.print(legend)
+    for start in range(0, len(src_l), per_block):
+        _heat_block(src_l, tgt_l, weights, start, min(len(src_l), start + per_block), label_w, cell_w)
+    legend = Text(" " * (label_w + 1) + "weight 0 ")
+    for glyph, colour in zip(_GLYPHS, _COLOURS):
+        legend.append(glyph * 2, style=colour)
+    legend.append(" 1")
+    con.print(legend, no_wrap=True, overflow="crop")
 
 
 def _heat_block(
@@ -113,19 +128,17 @@ def _heat_block(
     cell_w: int,
 ) -> None:
     con = console()
-    # Column headers written vertically, one character per row, so each column stays cell_w wide.
-    height = max((len(s) for s in src[start:stop]), default=0)
-    for row in range(min(height, 12)):
+    height = min(12, max((len(s) for s in src[start:stop]), default=0))
+    for row in range(height):  # vertical source labels, one character per line
         line = Text(" " * (label_w + 1))
         for s in src[start:stop]:
-            line.append(f"{s[row] if row < len(s) else ' ':^{cell_w}}", style="cyan")
+            line.append(f"{s[row] if row < len(s) else ' ':<{cell_w}}", style="cyan")
         con.print(line, no_wrap=True, overflow="crop")
     for i, piece in enumerate(tgt):
         line = Text(f"{piece[:label_w]:>{label_w}} ", style="magenta")
         for j in range(start, stop):
-            w = float(weights[i][j])
-            shade = _SHADES[min(len(_SHADES) - 1, int(w * (len(_SHADES) - 1) + 0.5))]
-            line.append(" " * cell_w, style=f"on {shade}")
+            glyph, colour = _glyph(float(weights[i][j]))
+            line.append(glyph * (cell_w - 1) + " ", style=colour)
         con.print(line, no_wrap=True, overflow="crop")
     con.print()
 

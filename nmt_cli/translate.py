@@ -202,6 +202,8 @@ def show_attention(res: Result, words: bool) -> None:
     if words:
         attn = alignment.merge_to_words(attn, src, tgt)
         src, tgt = alignment.words(src), alignment.words(tgt)
+    else:
+        src, tgt = [display.piece_label(p) for p in src], [display.piece_label(p) for p in tgt]
     display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
 
 
