@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,54 +20,23 @@ from typing import IO, Any
 
 import torch
 
-from nmt_cli import faults
+from nmt_cli import durable, faults
 from nmt_cli.errors import CheckpointError, UsageError
 
 MANIFEST = "checkpoints.json"
 FORMAT = 1
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write via a temporary sibling + fsync + rename; on any failure the old file is untouched."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """durable.atomic_write, with a full disk reported as a checkpoint error."""
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        durable.atomic_write(path, write)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise CheckpointError(
                 f"{path.parent}: disk full while writing {path.name}; the previous checkpoint is kept"
             ) from None
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -112,7 +79,11 @@ def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last
     path = run / name
     _atomic_write(path, lambda fh: _write_payload(fh, payload, step))
     manifest = read_manifest(run)
-    manifest["files"][name] = {"sha256": _sha256(path), "step": step, "bytes": path.stat().st_size}
+    manifest["files"][name] = {
+        "sha256": durable.sha256_file(path),
+        "step": step,
+        "bytes": path.stat().st_size,
+    }
     manifest["last"] = name
     if is_best or manifest.get("best") is None:
         manifest["best"] = name
@@ -131,7 +102,11 @@ def _save_slim(path: Path, payload: dict[str, Any], step: int) -> dict[str, Any]
     so a cold start reads and verifies a third of the bytes."""
     slim = {k: v for k, v in payload.items() if k not in TRAINING_ONLY}
     _atomic_write(path, lambda fh: torch.save(slim, fh))
-    return {"sha256": _sha256(path), "step": step, "bytes": path.stat().st_size}
+    return _entry(path, step)
+
+
+def _entry(path: Path, step: int) -> dict[str, Any]:
+    return {"sha256": durable.sha256_file(path), "step": step, "bytes": path.stat().st_size}
 
 
 def _write_payload(fh: IO[bytes], payload: dict[str, Any], step: int) -> None:
@@ -161,7 +136,7 @@ def _prune(run: Path, manifest: dict[str, Any], keep_last: int) -> None:
 
 
 def _verify(path: Path, expected: str | None) -> None:
-    if expected is not None and _sha256(path) != expected:
+    if expected is not None and durable.sha256_file(path) != expected:
         raise CheckpointError(f"{path}: checksum mismatch (damaged or modified since it was written)")
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import fcntl
 import glob
-import hashlib
 import json
 import os
 import platform
@@ -67,6 +66,7 @@ from nmt_cli.corpus import (
     source_hashes,
     train_chunks,
 )
+from nmt_cli.durable import fsync_path, sha256_file, umask
 from nmt_cli.encoded import SplitWriter
 from nmt_cli.errors import DataError, UsageError
 from nmt_cli.tokenizer import SpmSettings, Tokenizer, train_spm
@@ -102,7 +102,7 @@ def staging_dir(out: Path) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
         lock = open(tmp / LOCK, "w")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        tmp.chmod(0o777 & ~_umask())
+        tmp.chmod(0o777 & ~umask())
         yield tmp
         _fsync_tree(tmp)
         fault_point("rename")
@@ -111,7 +111,7 @@ def staging_dir(out: Path) -> Iterator[Path]:
         except OSError as err:
             raise DataError(f"{out}: cannot move the finished data into place ({err.strerror})") from None
         (out / LOCK).unlink()
-        _fsync_dir(out.parent)
+        fsync_path(out.parent)
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -136,12 +136,6 @@ def _make_parents(parent: Path) -> list[Path]:
     return made
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _remove_stale(out: Path) -> None:
     """Remove staging directories of killed runs: their lock file is no longer held."""
     for stale in out.parent.glob(f".{glob.escape(out.name)}.prepare-*"):
@@ -164,20 +158,8 @@ def _remove_stale(out: Path) -> None:
 def _fsync_tree(directory: Path) -> None:
     for path in directory.iterdir():
         if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_path(path)
+    fsync_path(directory)
 
 
 # ---------------------------------------------------------------- text on disk
@@ -378,14 +360,6 @@ def _encode_text(text: TextPair, tok: Tokenizer, tmp: Path, name: str) -> SplitW
 
 
 # ---------------------------------------------------------------- records
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _file_entry(path: Path, role: str) -> dict[str, Any]:
