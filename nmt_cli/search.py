@@ -42,32 +42,39 @@ def _force_eos(logp: Tensor, at_cap: Tensor) -> Tensor:
 def greedy(
     model: Seq2Seq, src: Tensor, lengths: Tensor, max_lens: Tensor, alpha: float = 0.0
 ) -> list[Hypothesis]:
-    """src (B, S), lengths (B,), max_lens (B,) output caps -> one hypothesis per sentence."""
+    """src (B, S), lengths (B,), max_lens (B,) output caps -> one hypothesis per sentence.
+
+    Sentences leave the batch as soon as they end, so the remaining steps run on fewer rows.
+    """
     memory, state = model.encode(src, lengths)
-    batch = src.size(0)
+    batch, steps = src.size(0), int(max_lens.max()) + 1
+    active = torch.arange(batch)  # original index of each row still decoding
     y = torch.full((batch,), BOS_ID, dtype=torch.long)
-    finished = torch.zeros(batch, dtype=torch.bool)
+    caps = max_lens.clone()
+    ids = torch.full((batch, steps), EOS_ID, dtype=torch.long)
+    attns = torch.zeros(batch, steps, src.size(1))
     out_len = torch.zeros(batch, dtype=torch.long)
     total = torch.zeros(batch, dtype=torch.float64)
-    ids, attns = [], []
-    for t in range(int(max_lens.max()) + 1):
+    for t in range(steps):
         pre, attn, state = model.decoder.step(y, memory, state)
-        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= max_lens)
+        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)
         best, pos = (x.squeeze(1) for x in logp.topk(1, dim=-1))  # topk as in beam search: same ties
         y = model.generator.to_ids(pos)
-        total += torch.where(finished, 0.0, best.double())
-        out_len += (~finished).long()
-        ids.append(y)
-        attns.append(attn)
-        finished |= y.eq(EOS_ID)
-        if bool(finished.all()):
+        ids[active, t], attns[active, t] = y, attn
+        total[active] += best.double()
+        out_len[active] += 1
+        going = y.ne(EOS_ID)
+        if not bool(going.any()):
             break
-    ids_t, attn_t = torch.stack(ids, dim=1), torch.stack(attns, dim=1)  # (B, T), (B, T, S)
+        if not bool(going.all()):
+            keep = going.nonzero().squeeze(1)
+            active, y, caps = active[keep], y[keep], caps[keep]
+            memory, state = memory.select(keep), state.select(keep)
     out = []
     for b in range(batch):
         n = int(out_len[b])
         score = float(total[b]) / float(length_penalty(n, alpha))
-        out.append(Hypothesis(ids_t[b, : n - 1].tolist(), score, attn_t[b, :n, : int(lengths[b])].clone()))
+        out.append(Hypothesis(ids[b, : n - 1].tolist(), score, attns[b, :n, : int(lengths[b])].clone()))
     return out
 
 
@@ -81,11 +88,15 @@ def beam_search(
     alpha: float = 0.6,
     nbest: int = 1,
 ) -> list[list[Hypothesis]]:
-    """src (B, S) -> for each sentence its ``nbest`` best hypotheses, best first."""
+    """src (B, S) -> for each sentence its ``nbest`` best hypotheses, best first.
+
+    Rows are sentence-major (k rows per sentence); a sentence leaves the batch once it is done.
+    """
     batch, k = src.size(0), beam
     memory, state = model.encode(src, lengths)
     rows = torch.arange(batch).repeat_interleave(k)  # (B*k,)
     memory, state = memory.select(rows), state.select(rows)
+    sent = torch.arange(batch)  # original index of each sentence still searching
     # float64 sums: adding a float32 log-prob to them is exact, so candidates of one beam keep the
     # order of their log-probs and beam 1 chooses exactly what greedy chooses.
     scores = torch.full((batch, k), float("-inf"), dtype=torch.float64)
@@ -94,32 +105,39 @@ def beam_search(
     hist_ids = torch.zeros(batch * k, 0, dtype=torch.long)
     hist_attn = torch.zeros(batch * k, 0, src.size(1))
     finished: list[list[tuple[float, Tensor, Tensor]]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool)
     caps = max_lens.repeat_interleave(k)
     for t in range(int(max_lens.max()) + 1):
         pre, attn, state = model.decoder.step(y, memory, state)
-        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (B*k, V)
-        width = min(2 * k, logp.size(1))
-        row_lp, row_tok = logp.topk(width, dim=1)  # (B*k, 2k): no beam needs more of its row
-        cand = (scores.view(-1, 1) + row_lp.double()).view(batch, k * width)
-        top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (B, 2k)
-        origin = top_idx // width + (torch.arange(batch) * k).unsqueeze(1)  # flat beam rows
-        token = model.generator.to_ids(row_tok.view(batch, k * width).gather(1, top_idx))
+        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (A*k, V)
+        n_sent, width = sent.numel(), min(2 * k, logp.size(1))
+        row_lp, row_tok = logp.topk(width, dim=1)  # (A*k, 2k): no beam needs more of its row
+        cand = (scores.view(-1, 1) + row_lp.double()).view(n_sent, k * width)
+        top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (A, 2k)
+        origin = top_idx // width + (torch.arange(n_sent) * k).unsqueeze(1)  # rows of the beams extended
+        token = model.generator.to_ids(row_tok.view(n_sent, k * width).gather(1, top_idx))
         is_eos = token.eq(EOS_ID)
-        ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & ~done.unsqueeze(1)
-        ends &= torch.isfinite(top_scores)
-        for b, j in ends.nonzero().tolist():
-            o = int(origin[b, j])
-            norm = float(top_scores[b, j]) / float(length_penalty(t + 1, alpha))
+        ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & torch.isfinite(top_scores)
+        for a, j in ends.nonzero().tolist():
+            o = int(origin[a, j])
+            norm = float(top_scores[a, j]) / float(length_penalty(t + 1, alpha))
             step_attn = torch.cat([hist_attn[o], attn[o].unsqueeze(0)], dim=0)
-            finished[b].append((norm, hist_ids[o].clone(), step_attn))
-        done |= torch.tensor([len(f) >= k for f in finished])
-        if bool(done.all()):
+            finished[int(sent[a])].append((norm, hist_ids[o].clone(), step_attn))
+        going = torch.tensor([len(finished[int(b)]) < k for b in sent])
+        if not bool(going.any()):
             break
-        alive_scores, alive_pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1)  # (B, k)
+        scores, alive_pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1)  # (A, k)
         pick = origin.gather(1, alive_pos).view(-1)
         y = token.gather(1, alive_pos).view(-1)
-        scores = alive_scores.masked_fill(done.unsqueeze(1), float("-inf"))
+        if not bool(going.all()):  # done sentences leave the batch
+            keep_rows = going.repeat_interleave(k)
+            sent, scores, pick, y, caps = (
+                sent[going],
+                scores[going],
+                pick[keep_rows],
+                y[keep_rows],
+                caps[keep_rows],
+            )
+            memory = memory.select(keep_rows.nonzero().squeeze(1))
         state, attn = state.select(pick), attn.index_select(0, pick)
         hist_attn = torch.cat([hist_attn.index_select(0, pick), attn.unsqueeze(1)], dim=1)
         hist_ids = torch.cat([hist_ids.index_select(0, pick), y.unsqueeze(1)], dim=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -83,11 +84,16 @@ def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq,
     """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
     payload = checkpoint.load(Path(model_path), opts.checkpoint, warn=display.warn)
     cfg = from_dict(ModelConfig, payload["model_config"])
-    model = Seq2Seq(cfg)
-    model.load_state_dict(payload["model"])
+    with torch.device("meta"):  # no memory and no random init for weights about to be replaced
+        model = Seq2Seq(cfg)
+    model.load_state_dict(payload["model"], assign=True)
     model.eval()
     if opts.quantize == "int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM})
+        with warnings.catch_warnings():  # torch announces a future move of this API on every call
+            warnings.simplefilter("ignore", UserWarning)
+            model = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM}
+            )
     return model, Tokenizer(payload["spm_src"], payload["spm_tgt"])
 
 
