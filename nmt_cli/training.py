@@ -28,7 +28,7 @@ from nmt_cli.batching import Batch, collate, make_batches, shard, source_batch
 from nmt_cli.config import ModelConfig, TrainConfig, from_dict, to_dict
 from nmt_cli.display import Progress
 from nmt_cli.encoded import DataDir
-from nmt_cli.errors import NmtError, UsageError
+from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.schedule import LrSchedule
 from nmt_cli.search import greedy
@@ -200,7 +200,13 @@ class Trainer:
         return from_dict(ModelConfig, old_model) if "data" not in changed else model_cfg
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as err:  # --force across data with other vocabulary sizes
+            first = str(err).strip().splitlines()[-1].strip()
+            raise CheckpointError(
+                f"{self.run_dir}: the last checkpoint does not fit this model ({first})"
+            ) from None
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["schedule"])
         self.state = RunState(**payload["run_state"])
