@@ -351,7 +351,9 @@ def translate(
     beam: int = typer.Option(1, "--beam", "-b", help="Beam size (1 = greedy)."),
     alpha: float = typer.Option(0.6, "--alpha", help="GNMT length-normalisation exponent for beam search."),
     nbest: int = typer.Option(1, "--nbest", help="Write the K best hypotheses per line (Moses format)."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Sentences per chunk."),
+    batch_size: int = typer.Option(
+        0, "--batch-size", help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time)."
+    ),
     max_src_len: int = typer.Option(250, "--max-src-len", help="Longest source, in pieces."),
     long_input: LongInput = typer.Option(LongInput.crop, "--long-input", help="What to do past it."),
     max_len_ratio: float = typer.Option(2.0, "--max-len-ratio", help="Output pieces per source piece."),
@@ -452,7 +454,7 @@ def evaluate(
     save_hyps: str | None = typer.Option(None, "--save-hyps", help="Also write the translations here."),
     beam: int = typer.Option(1, "--beam", "-b", help="Beam size for -m (1 = greedy)."),
     alpha: float = typer.Option(0.6, "--alpha", help="Length-normalisation exponent for -m."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Sentences per chunk for -m."),
+    batch_size: int = typer.Option(0, "--batch-size", help="Sentences per batch for -m (0 = 160 / beam)."),
     max_len_ratio: float = typer.Option(
         2.0, "--max-len-ratio", help="Output pieces per source piece for -m."
     ),

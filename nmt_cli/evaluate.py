@@ -93,7 +93,7 @@ class TranslateRequest:
     src: str
     beam: int = 1
     alpha: float = 0.6
-    batch_size: int = 32
+    batch_size: int = 0
     max_len_ratio: float = 2.0
     threads: int = 0
     save_hyps: str | None = None

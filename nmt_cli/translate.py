@@ -35,7 +35,7 @@ class TranslateOptions:
     beam: int = 1
     alpha: float = 0.6
     nbest: int = 1
-    batch_size: int = 32
+    batch_size: int = 0  # sentences per batch; 0 = about ROWS_PER_BATCH hypotheses (ROWS_PER_BATCH / beam)
     max_src_len: int = 250
     long_input: str = "crop"  # crop | split
     max_len_ratio: float = 2.0
@@ -52,8 +52,8 @@ class TranslateOptions:
     checkpoint: str = "best"
 
     def __post_init__(self) -> None:
-        if self.beam < 1 or self.nbest < 1 or self.batch_size < 1:
-            raise UsageError("--beam, --nbest and --batch-size must be at least 1")
+        if self.beam < 1 or self.nbest < 1 or self.batch_size < 0:
+            raise UsageError("--beam and --nbest must be at least 1, --batch-size at least 0")
         if self.nbest > self.beam:
             raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
         if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
@@ -62,6 +62,15 @@ class TranslateOptions:
             raise UsageError(f"--quantize must be none or int8, not {self.quantize!r}")
         if self.long_input not in ("crop", "split"):
             raise UsageError(f"--long-input must be crop or split, not {self.long_input!r}")
+
+    @property
+    def sentences_per_batch(self) -> int:
+        return self.batch_size or max(1, ROWS_PER_BATCH // self.beam)
+
+
+# Measured on 2 cores (bible dev, benchmark model): beam 5 peaks at 24-32 sentences a batch, greedy at
+# 128-160; both are about 160 rows (sentences x beam) in the decoder's matrix products.
+ROWS_PER_BATCH = 160
 
 
 @dataclass
@@ -130,8 +139,8 @@ class Translator:
             segments += [(k, part, seg) for part, seg in enumerate(self._segments(res.lineno, ids))]
         segments.sort(key=lambda s: len(s[2]))
         found: dict[tuple[int, int], list[Hypothesis]] = {}
-        for start in range(0, len(segments), self.opts.batch_size):
-            group = segments[start : start + self.opts.batch_size]
+        for start in range(0, len(segments), self.opts.sentences_per_batch):
+            group = segments[start : start + self.opts.sentences_per_batch]
             for (k, part, _), nbest in zip(group, self._search([g[2] for g in group])):
                 found[(k, part)] = nbest
         n_parts = Counter(k for k, _, _ in segments)
@@ -215,7 +224,7 @@ def show_attention(res: Result, words: bool) -> None:
 def _decoded_chunks(fd: int, where: str, opts: TranslateOptions) -> Iterator[tuple[int, list[str]]]:
     """(first line number, decoded lines) per chunk; invalid UTF-8 warned about or refused."""
     lineno = 1
-    for raw_lines in ChunkReader(fd, opts.batch_size * 4).chunks():
+    for raw_lines in ChunkReader(fd, opts.sentences_per_batch * 4).chunks():
         lines = [
             decode_line(raw, where, lineno + i, opts.strict_utf8, display.warn)
             for i, raw in enumerate(raw_lines)
@@ -270,6 +279,7 @@ def translate_file_to_list(model_path: str, src: str, opts: TranslateOptions) ->
 
     lines = read_all_lines(src, strict=opts.strict_utf8, warn=display.warn)
     out: list[str] = []
-    for start in range(0, len(lines), opts.batch_size * 4):
-        out += [r.text for r in translator.translate(lines[start : start + opts.batch_size * 4], start + 1)]
+    chunk = opts.sentences_per_batch * 4
+    for start in range(0, len(lines), chunk):
+        out += [r.text for r in translator.translate(lines[start : start + chunk], start + 1)]
     return out
