@@ -11,12 +11,11 @@ import gzip
 import os
 import select
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from nmt_cli.durable import atomic_write
 from nmt_cli.errors import DataError
 
 Warn = Callable[[str], None]
@@ -137,23 +136,6 @@ def write_line(out: IO[str], text: str) -> None:
     out.write(text.replace("\n", " ") + "\n")
 
 
-@contextmanager
-def atomic_output(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary sibling, fsync, then rename into place; nothing is left on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_lines(path: str | Path, lines: Iterable[str]) -> None:
     """Write lines to a file atomically, or to stdout for ``-``."""
     if str(path) == "-":
@@ -161,6 +143,7 @@ def write_lines(path: str | Path, lines: Iterable[str]) -> None:
             write_line(sys.stdout, line)
         sys.stdout.flush()
         return
-    with atomic_output(Path(path)) as fh:
-        for line in lines:
-            write_line(fh, line)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(line.replace("\n", " ") + "\n" for line in lines)
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
