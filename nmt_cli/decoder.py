@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from nmt_cli import recurrent
 from nmt_cli.attention import BahdanauAttention
 from nmt_cli.config import ModelConfig
 from nmt_cli.tokenizer import PAD_ID
@@ -208,6 +209,9 @@ class PostDecoder(nn.Module):
 
     def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, T, In) -> outputs (B, T, D), state after the last step."""
+        if isinstance(self.rnn, nn.GRU):  # (not when int8-quantized)
+            out, h = recurrent.unidirectional(self.rnn, x, state.h)
+            return out, State(h)
         if state.c is None:
             out, h = self.rnn(x, state.h)
             return out, State(h)

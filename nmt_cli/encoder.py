@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nmt_cli import recurrent
 from nmt_cli.config import ModelConfig
 from nmt_cli.tokenizer import PAD_ID
 
@@ -37,6 +38,9 @@ class Encoder(nn.Module):
         The final states of both directions are concatenated per layer.
         """
         x = self.dropout(self.embed(src))  # (B, S, E)
+        if isinstance(self.rnn, nn.GRU):
+            states, h = recurrent.bidirectional(self.rnn, x, lengths)
+            return states, h, None
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, final = self.rnn(packed)
         states, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))

@@ -162,7 +162,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = opt_cls(self.model.parameters(), lr=cfg.lr, fused=True)
         self.schedule = LrSchedule(cfg)
         self.state = RunState()
         self.metrics = MetricsLog(run / "metrics.jsonl", enabled=self.rank == 0)

@@ -99,9 +99,10 @@ def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq,
     if opts.quantize == "int8":
         with warnings.catch_warnings():  # torch announces a future move of this API on every call
             warnings.simplefilter("ignore", UserWarning)
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM}
-            )
+            qconfig = torch.ao.quantization.default_dynamic_qconfig
+            spec: dict[Any, Any] = {t: qconfig for t in (torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM)}
+            spec["decoder.attention.v"] = None  # a (1, A) vector read as a weight, not called
+            model = torch.ao.quantization.quantize_dynamic(model, spec)
     return model, Tokenizer(payload["spm_src"], payload["spm_tgt"])
 
 

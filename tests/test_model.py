@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nmt_cli import attention
 from nmt_cli.attention import BahdanauAttention, masked_softmax
 from nmt_cli.config import ModelConfig
 from nmt_cli.decoder import gru_gates
@@ -55,11 +56,29 @@ def test_attention_weights_and_batched_weights_agree() -> None:
     mask = torch.arange(7).unsqueeze(0) < torch.tensor([[7], [3], [5]])
     keys = attn.project_keys(states)
     queries = torch.randn(3, 4, 6)
-    all_at_once = attn.weights_all(queries, keys, mask, chunk=3)
+    all_at_once = attn.weights_all(queries, keys, mask)
     per_step = torch.stack([attn.weights(queries[:, t], keys, mask) for t in range(4)], dim=1)
     torch.testing.assert_close(all_at_once, per_step)
     assert torch.all(all_at_once.masked_select(~mask.unsqueeze(1).expand(-1, 4, -1)) == 0)
     torch.testing.assert_close(all_at_once.sum(-1), torch.ones(3, 4))
+
+
+@pytest.mark.parametrize("block", [10**6, 7 * 5, 3])  # one block; whole rows; pieces of rows
+def test_additive_scores_match_autograd_over_the_full_energy(monkeypatch, block: int) -> None:
+    monkeypatch.setattr(attention, "BLOCK", block)
+    torch.manual_seed(2)
+    q = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    reference = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v  # (B, T, S)
+    scores = attention.additive_scores(q, k, v)
+    torch.testing.assert_close(scores, reference)
+    g = torch.randn_like(scores)
+    want = torch.autograd.grad((reference * g).sum(), [q, k, v])
+    got = torch.autograd.grad((scores * g).sum(), [q, k, v])
+    for w, h in zip(want, got):
+        torch.testing.assert_close(h, w)
+    assert torch.autograd.gradcheck(attention.additive_scores, (q, k, v))
 
 
 def test_gru_gates_match_torch_gru_cell() -> None:
