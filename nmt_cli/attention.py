@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from nmt_cli.precision import Linear
+
 # Elements of the energy tensor handled at once: ~4 MB of fp32, about one core's L2 cache.
 BLOCK = 1 << 20
 
@@ -23,9 +25,9 @@ BLOCK = 1 << 20
 class BahdanauAttention(nn.Module):
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
         super().__init__()
-        self.query_proj = nn.Linear(query_dim, attn_dim, bias=True)  # W1 (+ bias)
-        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)  # W2
-        self.v = nn.Linear(attn_dim, 1, bias=False)
+        self.query_proj = Linear(query_dim, attn_dim, bias=True)  # W1 (+ bias)
+        self.key_proj = Linear(key_dim, attn_dim, bias=False)  # W2
+        self.v = Linear(attn_dim, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, K) encoder states -> (B, S, A) keys, once per batch."""
@@ -52,7 +54,8 @@ def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     # At least fp32: under bf16 autocast the projections arrive in bf16, but on a CPU elementwise
     # tanh is 4x slower in bf16 than in fp32 (and scores need the precision).
     dtype = torch.promote_types(q.dtype, torch.float32)
-    return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype))  # type: ignore[no-any-return]
+    with torch.autocast(q.device.type, enabled=False):
+        return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype))  # type: ignore[no-any-return]
 
 
 def _blocks(batch: int, steps: int, per_step: int) -> list[tuple[slice, slice]]:

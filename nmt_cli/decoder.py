@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from nmt_cli import recurrent
 from nmt_cli.attention import BahdanauAttention
 from nmt_cli.config import ModelConfig
+from nmt_cli.precision import Linear, bmm
 from nmt_cli.tokenizer import PAD_ID
 
 
@@ -90,8 +91,8 @@ class Bridge(nn.Module):
     def __init__(self, cfg: ModelConfig, enc_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.h = nn.Linear(enc_dim, cfg.dec_hidden) if cfg.bridge else None
-        self.c = nn.Linear(enc_dim, cfg.dec_hidden) if cfg.bridge and cfg.cell == "lstm" else None
+        self.h = Linear(enc_dim, cfg.dec_hidden) if cfg.bridge else None
+        self.c = Linear(enc_dim, cfg.dec_hidden) if cfg.bridge and cfg.cell == "lstm" else None
 
     def forward(self, enc_h: Tensor, enc_c: Tensor | None) -> State:
         """enc_h, enc_c (L, B, 2H) -> State with (L, B, D)."""
@@ -119,12 +120,12 @@ class BahdanauDecoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.bridge = Bridge(cfg, enc_dim)
         self.attention = BahdanauAttention(d, enc_dim, cfg.attn_dim)
-        self.in_emb = nn.Linear(cfg.emb, gates)  # W_ih for the embedding part (+ b_ih)
-        self.in_ctx = nn.Linear(enc_dim, gates, bias=False)  # W_ih for the context part
-        self.hidden = nn.Linear(d, gates)  # W_hh (+ b_hh)
+        self.in_emb = Linear(cfg.emb, gates)  # W_ih for the embedding part (+ b_ih)
+        self.in_ctx = Linear(enc_dim, gates, bias=False)  # W_ih for the context part
+        self.hidden = Linear(d, gates)  # W_hh (+ b_hh)
         cell = nn.GRUCell if cfg.cell == "gru" else nn.LSTMCell
         self.upper = nn.ModuleList(cell(d, d) for _ in range(cfg.layers - 1))
-        self.out = nn.Linear(d + enc_dim + cfg.emb, out_dim)
+        self.out = Linear(d + enc_dim + cfg.emb, out_dim)
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
         # Folding W_c into the states pays off in search (no backward); in training the backward of
@@ -134,10 +135,10 @@ class BahdanauDecoder(nn.Module):
 
     def _context(self, attn: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
         """attn (B, S) -> context (B, K) and its contribution to the cell's input gates (B, G)."""
-        context = torch.bmm(attn.unsqueeze(1), memory.states).squeeze(1)
+        context = bmm(attn.unsqueeze(1), memory.states).squeeze(1)
         if memory.gate_values is None:
             return context, self.in_ctx(context)
-        return context, torch.bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
+        return context, bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
 
     def _cell(self, gi: Tensor, state: State) -> State:
         """One recurrent step given the input projection gi (B, G): embedding and context parts."""
@@ -201,7 +202,7 @@ class PostDecoder(nn.Module):
         self.rnn = rnn(
             in_dim, d, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
-        self.out = nn.Linear(d + enc_dim, out_dim)
+        self.out = Linear(d + enc_dim, out_dim)
         self.out_dim = out_dim
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
@@ -220,7 +221,7 @@ class PostDecoder(nn.Module):
 
     def _combine(self, tops: Tensor, attn: Tensor, states: Tensor) -> Tensor:
         """tops (B, T, D), attn (B, T, S) -> pre-output (B, T, Do)."""
-        context = torch.bmm(attn, states)
+        context = bmm(attn, states)
         return self.dropout(torch.tanh(self.out(torch.cat([tops, context], dim=-1))))
 
     def forward(self, tgt_in: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt_cli.config import ModelConfig
 from nmt_cli.decoder import BahdanauDecoder, Memory, PostDecoder, State
 from nmt_cli.encoder import Encoder, source_mask
+from nmt_cli.precision import Linear, linear
 
 
 class Seq2Seq(nn.Module):
@@ -53,7 +53,7 @@ class OutputLayer(nn.Module):
     def __init__(self, in_dim: int, n_out: int, vocab: int, tied: nn.Embedding | None) -> None:
         super().__init__()
         self.tied = tied
-        self.linear = None if tied is not None else nn.Linear(in_dim, n_out)  # quantizable when untied
+        self.linear = None if tied is not None else Linear(in_dim, n_out)  # quantizable when untied
         self.bias = nn.Parameter(torch.zeros(n_out)) if tied is not None else None
         self.register_buffer("out_ids", torch.arange(n_out))
         self.register_buffer("positions", torch.arange(vocab).clamp(max=n_out - 1))
@@ -71,7 +71,7 @@ class OutputLayer(nn.Module):
         if self.linear is not None:
             return self.linear(pre)  # type: ignore[no-any-return]
         assert self.tied is not None
-        return F.linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
+        return linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
 
     def to_ids(self, positions: Tensor) -> Tensor:
         return self.out_ids[positions]

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt_cli.precision import linear, pad_rows
+
 
 def reverse_index(lengths: Tensor, steps: int) -> Tensor:
     """lengths (B,) -> (B, T) index that reverses each row within its length (padding stays put)."""
@@ -57,7 +59,7 @@ def bidirectional(rnn: nn.GRU, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tens
         if layer > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         fw, bw = _params(rnn, layer, ""), _params(rnn, layer, "_reverse")
-        gi = torch.stack([F.linear(x, fw[0], fw[1]), F.linear(_along_time(x, index), bw[0], bw[1])])
+        gi = torch.stack([linear(x, fw[0], fw[1]), linear(_along_time(x, index), bw[0], bw[1])])
         h0 = x.new_zeros(2, batch, rnn.hidden_size)
         out = scan(gi.permute(2, 0, 1, 3), h0, torch.stack([fw[2], bw[2]]), torch.stack([fw[3], bw[3]]))
         out = out.permute(2, 0, 1, 3)  # (B, S, 2, H), the backward half in reversed order
@@ -73,7 +75,7 @@ def unidirectional(rnn: nn.GRU, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
         if layer > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         w_ih, b_ih, w_hh, b_hh = _params(rnn, layer, "")
-        gi = F.linear(x, w_ih, b_ih).transpose(0, 1).unsqueeze(1)  # (T, 1, B, 3H)
+        gi = linear(x, w_ih, b_ih).transpose(0, 1).unsqueeze(1)  # (T, 1, B, 3H)
         out = scan(gi, h0[layer].unsqueeze(0), w_hh.unsqueeze(0), b_hh.unsqueeze(0))
         x = out.squeeze(1).transpose(0, 1)  # (B, T, H)
         finals.append(x[:, -1])
@@ -135,6 +137,8 @@ class _Scan(torch.autograd.Function):
             dh = torch.bmm(grad_h[t].view(dirs, batch, 3 * hid), w).add_(dh * z[t])
         grad_h = grad_h.view(steps, dirs, batch, 3 * hid).transpose(0, 1).reshape(dirs, -1, 3 * hid)
         h_prev = h_prev.transpose(0, 1).reshape(dirs, -1, hid).to(ctx.mm)
+        if ctx.mm == torch.bfloat16:  # zero rows: the same product, from a few compiled shapes
+            grad_h, h_prev = pad_rows(grad_h, 1), pad_rows(h_prev, 1)
         grad_w = torch.bmm(grad_h.transpose(1, 2), h_prev)  # (D, 3H, H): one product over all steps
         grad_b = grad_h.sum(1, dtype=w_hh.dtype)
         return grad_i.view(steps, dirs, batch, 3 * hid), dh, grad_w.to(w_hh.dtype), grad_b, None

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import torch
 
-from nmt_cli import alignment, checkpoint, display
+from nmt_cli import alignment, checkpoint, display, precision
 from nmt_cli.batching import source_batch
 from nmt_cli.config import ModelConfig, from_dict
 from nmt_cli.errors import DataError, UsageError
@@ -102,7 +102,7 @@ def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq,
             qconfig = torch.ao.quantization.default_dynamic_qconfig
             spec: dict[Any, Any] = {t: qconfig for t in (torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM)}
             spec["decoder.attention.v"] = None  # a (1, A) vector read as a weight, not called
-            model = torch.ao.quantization.quantize_dynamic(model, spec)
+            model = torch.ao.quantization.quantize_dynamic(precision.plain_linears(model), spec)
     return model, Tokenizer(payload["spm_src"], payload["spm_tgt"])
 
 

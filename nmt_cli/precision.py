@@ -1,0 +1,66 @@
+"""bf16 matrix products that see only a few shapes.
+
+On a CPU with AMX, torch runs bf16 products through oneDNN, which compiles a kernel for every new
+shape (about 10 ms each) and keeps it. Training batches and search steps change their row counts
+all the time (B·T tokens, N real target pieces, finished beams leaving), so without care the
+compiling would cost more than bf16 saves. Under bf16 autocast, ``linear`` pads the rows of its
+input to a multiple of ``ROWS`` (zero rows, sliced off again): a run compiles a few dozen kernels
+once instead of one per batch. Without autocast nothing changes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ROWS = 64
+
+
+def bf16_active(x: Tensor) -> bool:
+    return torch.is_autocast_enabled(x.device.type) and (
+        torch.get_autocast_dtype(x.device.type) == torch.bfloat16
+    )
+
+
+def pad_rows(x: Tensor, dim: int = 0) -> Tensor:
+    """x with zero rows appended along ``dim`` up to a multiple of ROWS."""
+    missing = -x.size(dim) % ROWS
+    if not missing:
+        return x
+    shape = list(x.shape)
+    shape[dim] = missing
+    return torch.cat([x, x.new_zeros(shape)], dim=dim)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """F.linear on x (..., K); under bf16 autocast on padded rows."""
+    if x.device.type != "cpu" or not bf16_active(x):
+        return F.linear(x, weight, bias)
+    rows = x.numel() // x.size(-1)
+    out = F.linear(pad_rows(x.reshape(rows, x.size(-1))), weight, bias)
+    return out[:rows].view(*x.shape[:-1], weight.size(0))
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """torch.bmm; in fp32 under bf16 autocast on a CPU: attention's small products (a context is
+    S x K per target piece) change shape with every batch, and compiling costs more than bf16 saves."""
+    if a.device.type != "cpu" or not bf16_active(a):
+        return torch.bmm(a, b)
+    with torch.autocast("cpu", enabled=False):
+        return torch.bmm(a.float(), b.float())
+
+
+class Linear(nn.Linear):
+    """nn.Linear through ``linear`` (same parameters and checkpoints)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+
+def plain_linears(model: nn.Module) -> nn.Module:
+    """Turn every ``Linear`` back into an nn.Linear (int8 quantization recognises only those)."""
+    for module in model.modules():
+        if type(module) is Linear:
+            module.__class__ = nn.Linear  # type: ignore[assignment]  # same state, no padding
+    return model
