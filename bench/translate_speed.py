@@ -3,7 +3,8 @@
 
 Needs a model trained on the benchmark work: by default the run that bench/train_speed.py leaves
 (bench/out/train_speed/run-a). Measures, one after another (run nothing else meanwhile):
-  - sentences/s for greedy and beam 5, fp32 and int8 (dynamic quantization), and their dev BLEU;
+  - sentences/s for greedy and beam 5, fp32, int8 (dynamic quantization) and bf16, and their
+    dev BLEU;
   - the wall time of one line on stdin from a cold start (median of 5), next to the wall time of
     `python -c "import torch"` (median of 5), the floor for any torch tool.
 Prints one JSON object and writes it to WORK/translate_speed.json.
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "bench" / "out" / "train_speed" / "run-a")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "translate_speed")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precisions", default="none,int8,bf16", help="--quantize values to time")
     args = parser.parse_args()
     if not CORPUS.exists() or not args.model.exists():
         sys.exit(
@@ -58,12 +60,12 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     n = len((CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")) - 1
     result: dict[str, object] = {"model": str(args.model), "sentences": n}
-    for quant in ("none", "int8"):
+    for quant in args.precisions.split(","):
         for beam in (1, 5):
             hyp = args.work / f"dev-{quant}-beam{beam}.txt"
             cmd = [*NMT, "translate", "-m", str(args.model), "--beam", str(beam), "--threads", "2"]
             secs = wall([*cmd, "--quantize", quant, str(CORPUS / "dev.es"), "-o", str(hyp)])
-            tag = f"{'fp32' if quant == 'none' else 'int8'}_{'greedy' if beam == 1 else 'beam5'}"
+            tag = f"{'fp32' if quant == 'none' else quant}_{'greedy' if beam == 1 else 'beam5'}"
             result[f"sents_per_s_{tag}"] = round(n / secs, 2)
             result[f"bleu_{tag}"] = bleu(hyp)
     line = (CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")[0].encode() + b"\n"

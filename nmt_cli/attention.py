@@ -30,8 +30,8 @@ class BahdanauAttention(nn.Module):
         self.v = Linear(attn_dim, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
-        """(B, S, K) encoder states -> (B, S, A) keys, once per batch."""
-        return self.key_proj(memory)
+        """(B, S, K) encoder states -> (B, S, A) keys, once per batch (fp32 even under autocast)."""
+        return self.key_proj(memory).float()
 
     def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """query (B, Q), keys (B, S, A), mask (B, S) True on real positions -> weights (B, S)."""

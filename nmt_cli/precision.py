@@ -4,8 +4,8 @@ On a CPU with AMX, torch runs bf16 products through oneDNN, which compiles a ker
 shape (about 10 ms each) and keeps it. Training batches and search steps change their row counts
 all the time (B·T tokens, N real target pieces, finished beams leaving), so without care the
 compiling would cost more than bf16 saves. Under bf16 autocast, ``linear`` pads the rows of its
-input to a multiple of ``ROWS`` (zero rows, sliced off again): a run compiles a few dozen kernels
-once instead of one per batch. Without autocast nothing changes.
+input to a multiple of 16 (up to 256 rows) or ``ROWS`` (zero rows, sliced off again): a run
+compiles a few dozen kernels once instead of one per batch. Without autocast nothing changes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def bf16_active(x: Tensor) -> bool:
 
 
 def pad_rows(x: Tensor, dim: int = 0) -> Tensor:
-    """x with zero rows appended along ``dim`` up to a multiple of ROWS."""
-    missing = -x.size(dim) % ROWS
+    """x with zero rows appended along ``dim`` up to a multiple of 16 (up to 256 rows) or ROWS."""
+    missing = -x.size(dim) % (16 if x.size(dim) <= 256 else ROWS)
     if not missing:
         return x
     shape = list(x.shape)

@@ -90,8 +90,14 @@ def scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     bf16 (the states, gates and their gradients stay fp32).
     """
     mm = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else h0.dtype
+    batch = h0.size(1)
+    if mm == torch.bfloat16 and not torch.is_grad_enabled():
+        # In search the row count changes at every step (finished sentences leave): padded rows
+        # keep the number of compiled bf16 kernels small (see precision.py).
+        gi, h0 = pad_rows(gi, 2), pad_rows(h0, 1)
     with torch.autocast("cpu", enabled=False):
-        return _Scan.apply(gi.contiguous(), h0.contiguous(), w_hh, b_hh, mm)  # type: ignore[no-any-return]
+        out = _Scan.apply(gi.contiguous(), h0.contiguous(), w_hh, b_hh, mm)
+    return out[:, :, :batch]  # type: ignore[no-any-return]
 
 
 class _Scan(torch.autograd.Function):

@@ -48,7 +48,7 @@ class TranslateOptions:
     attention_matrix: bool = False
     strict_utf8: bool = False
     threads: int = 0
-    quantize: str = "none"  # none | int8
+    quantize: str = "none"  # none | int8 | bf16
     checkpoint: str = "best"
 
     def __post_init__(self) -> None:
@@ -58,8 +58,8 @@ class TranslateOptions:
             raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
         if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
             raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
-        if self.quantize not in ("none", "int8"):
-            raise UsageError(f"--quantize must be none or int8, not {self.quantize!r}")
+        if self.quantize not in ("none", "int8", "bf16"):
+            raise UsageError(f"--quantize must be none, int8 or bf16, not {self.quantize!r}")
         if self.long_input not in ("crop", "split"):
             raise UsageError(f"--long-input must be crop or split, not {self.long_input!r}")
 
@@ -125,9 +125,12 @@ class Translator:
         """Source id lists (one batch) -> n-best lists."""
         src, lengths = source_batch(seqs)
         caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
-        if self.opts.beam == 1:
-            return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
-        return beam_search(self.model, src, lengths, caps, self.opts.beam, self.opts.alpha, self.opts.nbest)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.quantize == "bf16"):
+            if self.opts.beam == 1:
+                return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
+            return beam_search(
+                self.model, src, lengths, caps, self.opts.beam, self.opts.alpha, self.opts.nbest
+            )
 
     def translate(self, lines: Sequence[str], first_lineno: int = 1) -> list[Result]:
         """Translate a chunk of lines; blank lines give empty results without touching the model."""

@@ -11,8 +11,9 @@ from nmt_cli import precision
 def test_pad_rows_appends_zero_rows_to_a_multiple() -> None:
     x = torch.ones(3, 70, 2)
     padded = precision.pad_rows(x, dim=1)
-    assert padded.shape == (3, 128, 2)
+    assert padded.shape == (3, 80, 2)  # small counts: multiples of 16
     assert torch.equal(padded[:, :70], x) and not padded[:, 70:].any()
+    assert precision.pad_rows(torch.ones(300, 2)).shape == (320, 2)  # larger: multiples of 64
     assert precision.pad_rows(torch.ones(64, 2)).shape == (64, 2)
 
 

@@ -167,9 +167,10 @@ def test_missing_model_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.stderr.decode().count("\n") == 1 and b"Traceback" not in proc.stderr
 
 
-def test_int8_quantized_model_keeps_the_contract(run_dir: Path) -> None:
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_reduced_precision_keeps_the_contract(run_dir: Path, precision: str) -> None:
     text = "the cat sees the dog\n\nthe girl\n"
-    proc = run_nmt("translate", "-m", str(run_dir), "--quantize", "int8", "--beam", "2", stdin=text)
+    proc = run_nmt("translate", "-m", str(run_dir), "--quantize", precision, "--beam", "2", stdin=text)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.count(b"\n") == 3 and proc.stdout.split(b"\n")[1] == b""
 
