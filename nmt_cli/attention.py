@@ -18,8 +18,10 @@ from torch import Tensor, nn
 
 from nmt_cli.precision import Linear
 
-# Elements of the energy tensor handled at once: ~4 MB of fp32, about one core's L2 cache.
+# Elements of the energy tensor handled at once: ~4 MB of fp32 in training (each block is also
+# recomputed in the backward pass), ~1 MB in search; measured best on 2 cores with 2 MB L2 each.
 BLOCK = 1 << 20
+SEARCH_BLOCK = 1 << 18
 
 
 class BahdanauAttention(nn.Module):
@@ -34,9 +36,15 @@ class BahdanauAttention(nn.Module):
         return self.key_proj(memory).float()
 
     def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """query (B, Q), keys (B, S, A), mask (B, S) True on real positions -> weights (B, S)."""
-        q = self.query_proj(query).unsqueeze(1)  # (B, 1, A)
-        return masked_softmax(additive_scores(q, keys, self.v.weight[0]).squeeze(1), mask)
+        """query (R, Q), keys (B, S, A), mask (B, S) True on real positions -> weights (R, S).
+
+        R = B·k: k consecutive query rows (the beams of one sentence) share a sentence's keys,
+        which are therefore never copied k times.
+        """
+        batch, rows = keys.size(0), query.size(0)
+        q = self.query_proj(query).view(batch, rows // batch, -1)  # (B, k, A)
+        scores = additive_scores(q, keys, self.v.weight[0])  # (B, k, S)
+        return masked_softmax(scores, mask.unsqueeze(1)).view(rows, -1)
 
     def weights_all(self, queries: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """queries (B, T, Q) for every target step at once -> weights (B, T, S)."""
@@ -54,16 +62,17 @@ def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     # At least fp32: under bf16 autocast the projections arrive in bf16, but on a CPU elementwise
     # tanh is 4x slower in bf16 than in fp32 (and scores need the precision).
     dtype = torch.promote_types(q.dtype, torch.float32)
+    block = BLOCK if torch.is_grad_enabled() else SEARCH_BLOCK
     with torch.autocast(q.device.type, enabled=False):
-        return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype))  # type: ignore[no-any-return]
+        return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype), block)  # type: ignore[no-any-return]
 
 
-def _blocks(batch: int, steps: int, per_step: int) -> list[tuple[slice, slice]]:
-    """(batch rows, target steps) slices covering (B, T) with about BLOCK energy elements each."""
-    if steps * per_step <= BLOCK:
-        rows = max(1, BLOCK // (steps * per_step))
+def _blocks(batch: int, steps: int, per_step: int, block: int) -> list[tuple[slice, slice]]:
+    """(batch rows, target steps) slices covering (B, T) with about ``block`` energy elements each."""
+    if steps * per_step <= block:
+        rows = max(1, block // (steps * per_step))
         return [(slice(b, b + rows), slice(0, steps)) for b in range(0, batch, rows)]
-    span = max(1, BLOCK // per_step)
+    span = max(1, block // per_step)
     return [(slice(b, b + 1), slice(t, t + span)) for b in range(batch) for t in range(0, steps, span)]
 
 
@@ -74,21 +83,22 @@ def _energy(q: Tensor, k: Tensor, rows: slice, steps: slice) -> Tensor:
 
 class _AdditiveScores(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, block: int) -> Tensor:
         (batch, steps, dim), src = q.shape, k.size(1)
         scores = q.new_empty(batch, steps, src)
-        for rows, span in _blocks(batch, steps, src * dim):
+        for rows, span in _blocks(batch, steps, src * dim, block):
             torch.matmul(_energy(q, k, rows, span), v, out=scores[rows, span])
         ctx.save_for_backward(q, k, v)
+        ctx.block = block
         return scores
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         q, k, v = ctx.saved_tensors
         (batch, steps, dim), src = q.shape, k.size(1)
         dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
         grad = grad.contiguous()
-        for rows, span in _blocks(batch, steps, src * dim):
+        for rows, span in _blocks(batch, steps, src * dim, ctx.block):
             energy = _energy(q, k, rows, span)  # (b, t, S, A), recomputed
             g = grad[rows, span]  # (b, t, S)
             dv.addmv_(energy.reshape(-1, dim).t(), g.reshape(-1))
@@ -96,4 +106,4 @@ class _AdditiveScores(torch.autograd.Function):
             pre = energy.mul_(energy).neg_().add_(1).mul_(g.unsqueeze(-1)).mul_(v)
             torch.sum(pre, 2, out=dq[rows, span])
             dk[rows] += pre.sum(1)
-        return dq, dk, dv
+        return dq, dk, dv, None

@@ -28,9 +28,16 @@ from nmt_cli.precision import Linear, bmm
 from nmt_cli.tokenizer import PAD_ID
 
 
+def attend(attn: Tensor, values: Tensor) -> Tensor:
+    """attn (R, S) with R = B·k (k beams per sentence), values (B, S, F) -> weighted sums (R, F)."""
+    batch, rows = values.size(0), attn.size(0)
+    return bmm(attn.view(batch, rows // batch, -1), values).view(rows, -1)
+
+
 @dataclass
 class Memory:
-    """What the decoder reads from the encoder, computed once per batch."""
+    """What the decoder reads from the encoder, computed once per batch: one row per sentence,
+    shared by the sentence's beams (decoder states have B·k rows, sentence-major)."""
 
     states: Tensor  # (B, S, K) encoder states (attention values)
     keys: Tensor  # (B, S, A) projected keys
@@ -134,11 +141,11 @@ class BahdanauDecoder(nn.Module):
         return Memory(states, self.attention.project_keys(states), mask, gate_values)
 
     def _context(self, attn: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-        """attn (B, S) -> context (B, K) and its contribution to the cell's input gates (B, G)."""
-        context = bmm(attn.unsqueeze(1), memory.states).squeeze(1)
+        """attn (R, S) -> context (R, K) and its contribution to the cell's input gates (R, G)."""
+        context = attend(attn, memory.states)
         if memory.gate_values is None:
             return context, self.in_ctx(context)
-        return context, bmm(attn.unsqueeze(1), memory.gate_values).squeeze(1)
+        return context, attend(attn, memory.gate_values)
 
     def _cell(self, gi: Tensor, state: State) -> State:
         """One recurrent step given the input projection gi (B, G): embedding and context parts."""
@@ -177,7 +184,7 @@ class BahdanauDecoder(nn.Module):
         return self.dropout(pre), attn_t
 
     def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
-        """y (B,) previous tokens -> pre-output (B, Do), attention (B, S), new state."""
+        """y (R,) previous tokens (R = B·k rows) -> pre-output (R, Do), attention (R, S), new state."""
         emb = self.dropout(self.embed(y))  # (B, E)
         attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)
         context, ctx_gates = self._context(attn, memory)  # (B, K), (B, G)
@@ -219,9 +226,8 @@ class PostDecoder(nn.Module):
         out, (h, c) = self.rnn(x, (state.h, state.c))
         return out, State(h, c)
 
-    def _combine(self, tops: Tensor, attn: Tensor, states: Tensor) -> Tensor:
-        """tops (B, T, D), attn (B, T, S) -> pre-output (B, T, Do)."""
-        context = bmm(attn, states)
+    def _output(self, tops: Tensor, context: Tensor) -> Tensor:
+        """tops (..., D), contexts (..., K) -> pre-output (..., Do)."""
         return self.dropout(torch.tanh(self.out(torch.cat([tops, context], dim=-1))))
 
     def forward(self, tgt_in: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor]:
@@ -230,7 +236,7 @@ class PostDecoder(nn.Module):
         if not self.cfg.input_feeding:
             tops, _ = self._run(emb, state)  # one recurrent call over all steps
             attn = self.attention.weights_all(tops, memory.keys, memory.mask)  # (B, T, S)
-            return self._combine(tops, attn, memory.states), attn
+            return self._output(tops, bmm(attn, memory.states)), attn
         pres, attns = [], []
         state.feed = emb.new_zeros(emb.size(0), self.out_dim)
         for t in range(tgt_in.size(1)):
@@ -242,14 +248,14 @@ class PostDecoder(nn.Module):
     def _feed_step(self, emb: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
         x = emb if state.feed is None else torch.cat([emb, state.feed], dim=-1)
         top, state = self._run(x.unsqueeze(1), state)  # (B, 1, D)
-        attn = self.attention.weights(top.squeeze(1), memory.keys, memory.mask)  # (B, S)
-        pre = self._combine(top, attn.unsqueeze(1), memory.states).squeeze(1)  # (B, Do)
+        attn = self.attention.weights(top.squeeze(1), memory.keys, memory.mask)  # (R, S)
+        pre = self._output(top.squeeze(1), attend(attn, memory.states))  # (R, Do)
         if self.cfg.input_feeding:
             state.feed = pre
         return pre, attn, state
 
     def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
-        """y (B,) previous tokens -> pre-output (B, Do), attention (B, S), new state."""
+        """y (R,) previous tokens (R = B·k rows) -> pre-output (R, Do), attention (R, S), new state."""
         emb = self.dropout(self.embed(y))
         if self.cfg.input_feeding and state.feed is None:
             state = State(state.h, state.c, emb.new_zeros(emb.size(0), self.out_dim))

@@ -90,24 +90,25 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """src (B, S) -> for each sentence its ``nbest`` best hypotheses, best first.
 
-    Rows are sentence-major (k rows per sentence); a sentence leaves the batch once it is done.
+    Rows are sentence-major (k rows per sentence) and share their sentence's encoder memory; a
+    sentence leaves the batch once it is done. Histories are kept as per-step back-pointers and
+    read back only for the hypotheses returned.
     """
     batch, k = src.size(0), beam
     memory, state = model.encode(src, lengths)
-    rows = torch.arange(batch).repeat_interleave(k)  # (B*k,)
-    memory, state = memory.select(rows), state.select(rows)
+    state = state.select(torch.arange(batch).repeat_interleave(k))  # (B*k rows)
     sent = torch.arange(batch)  # original index of each sentence still searching
     # float64 sums: adding a float32 log-prob to them is exact, so candidates of one beam keep the
     # order of their log-probs and beam 1 chooses exactly what greedy chooses.
     scores = torch.full((batch, k), float("-inf"), dtype=torch.float64)
     scores[:, 0] = 0.0  # only one live beam at the start
     y = torch.full((batch * k,), BOS_ID, dtype=torch.long)
-    hist_ids = torch.zeros(batch * k, 0, dtype=torch.long)
-    hist_attn = torch.zeros(batch * k, 0, src.size(1))
-    finished: list[list[tuple[float, Tensor, Tensor]]] = [[] for _ in range(batch)]
+    trail = _Trail()
+    finished: list[list[tuple[float, int, int]]] = [[] for _ in range(batch)]  # (score, step, row)
     caps = max_lens.repeat_interleave(k)
     for t in range(int(max_lens.max()) + 1):
         pre, attn, state = model.decoder.step(y, memory, state)
+        trail.attention(attn)
         logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (A*k, V)
         n_sent, width = sent.numel(), min(2 * k, logp.size(1))
         row_lp, row_tok = logp.topk(width, dim=1)  # (A*k, 2k): no beam needs more of its row
@@ -117,11 +118,11 @@ def beam_search(
         token = model.generator.to_ids(row_tok.view(n_sent, k * width).gather(1, top_idx))
         is_eos = token.eq(EOS_ID)
         ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & torch.isfinite(top_scores)
-        for a, j in ends.nonzero().tolist():
-            o = int(origin[a, j])
-            norm = float(top_scores[a, j]) / float(length_penalty(t + 1, alpha))
-            step_attn = torch.cat([hist_attn[o], attn[o].unsqueeze(0)], dim=0)
-            finished[int(sent[a])].append((norm, hist_ids[o].clone(), step_attn))
+        if bool(ends.any()):
+            penalty = float(length_penalty(t + 1, alpha))
+            for a, j in ends.nonzero().tolist():
+                norm = float(top_scores[a, j]) / penalty
+                finished[int(sent[a])].append((norm, t, int(origin[a, j])))
         going = torch.tensor([len(finished[int(b)]) < k for b in sent])
         if not bool(going.any()):
             break
@@ -137,13 +138,45 @@ def beam_search(
                 y[keep_rows],
                 caps[keep_rows],
             )
-            memory = memory.select(keep_rows.nonzero().squeeze(1))
-        state, attn = state.select(pick), attn.index_select(0, pick)
-        hist_attn = torch.cat([hist_attn.index_select(0, pick), attn.unsqueeze(1)], dim=1)
-        hist_ids = torch.cat([hist_ids.index_select(0, pick), y.unsqueeze(1)], dim=1)
-    return [_best(finished[b], int(lengths[b]), nbest) for b in range(batch)]
+            memory = memory.select(going.nonzero().squeeze(1))
+        state = state.select(pick)
+        trail.step(pick, y)
+    return [_best(finished[b], trail, int(lengths[b]), nbest) for b in range(batch)]
 
 
-def _best(found: list[tuple[float, Tensor, Tensor]], src_len: int, nbest: int) -> list[Hypothesis]:
-    ranked = sorted(found, key=lambda f: -f[0])[:nbest]
-    return [Hypothesis(ids.tolist(), score, attn[:, :src_len].clone()) for score, ids, attn in ranked]
+class _Trail:
+    """Beam histories as back-pointers: per step, the attention of every row, and for every row
+    of the next step its parent row and token. A finished hypothesis is read back in O(length)."""
+
+    def __init__(self) -> None:
+        self.attns: list[Tensor] = []  # step t: (R_t, S)
+        self.parents: list[Tensor] = []  # step t: (R_t+1,) rows of step t
+        self.tokens: list[Tensor] = []  # step t: (R_t+1,) token chosen at step t
+        self._lists: tuple[list[list[int]], list[list[int]]] | None = None
+
+    def attention(self, attn: Tensor) -> None:
+        self.attns.append(attn)
+
+    def step(self, parents: Tensor, tokens: Tensor) -> None:
+        self.parents.append(parents)
+        self.tokens.append(tokens)
+
+    def read(self, t: int, row: int) -> tuple[list[int], Tensor]:
+        """The hypothesis that ended (with EOS) at step t in ``row`` -> ids, attention (t + 1, S)."""
+        if self._lists is None:
+            self._lists = [p.tolist() for p in self.parents], [x.tolist() for x in self.tokens]
+        parents, tokens = self._lists
+        rows = [row]
+        for s in range(t - 1, -1, -1):
+            rows.append(parents[s][rows[-1]])
+        rows.reverse()  # rows[s]: the hypothesis's row at step s
+        ids = [tokens[s][rows[s + 1]] for s in range(t)]
+        return ids, torch.stack([self.attns[s][rows[s]] for s in range(t + 1)])
+
+
+def _best(found: list[tuple[float, int, int]], trail: _Trail, src_len: int, nbest: int) -> list[Hypothesis]:
+    out = []
+    for score, t, row in sorted(found, key=lambda f: -f[0])[:nbest]:
+        ids, attn = trail.read(t, row)
+        out.append(Hypothesis(ids, score, attn[:, :src_len].clone()))
+    return out

@@ -66,6 +66,7 @@ def test_attention_weights_and_batched_weights_agree() -> None:
 @pytest.mark.parametrize("block", [10**6, 7 * 5, 3])  # one block; whole rows; pieces of rows
 def test_additive_scores_match_autograd_over_the_full_energy(monkeypatch, block: int) -> None:
     monkeypatch.setattr(attention, "BLOCK", block)
+    monkeypatch.setattr(attention, "SEARCH_BLOCK", block)
     torch.manual_seed(2)
     q = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
     k = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
