@@ -217,7 +217,7 @@ class PostDecoder(nn.Module):
 
     def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, T, In) -> outputs (B, T, D), state after the last step."""
-        if isinstance(self.rnn, nn.GRU):  # (not when int8-quantized)
+        if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (not int8-quantized; cuDNN on a GPU)
             out, h = recurrent.unidirectional(self.rnn, x, state.h)
             return out, State(h)
         if state.c is None:

@@ -1,4 +1,5 @@
-"""Bidirectional GRU/LSTM encoder over packed sequences."""
+"""Bidirectional GRU/LSTM encoder: on a CPU the GRU runs through recurrent.py (padded, no packing);
+LSTMs, int8-quantized GRUs and GPUs use torch's own recurrent layers over packed sequences."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class Encoder(nn.Module):
         The final states of both directions are concatenated per layer.
         """
         x = self.dropout(self.embed(src))  # (B, S, E)
-        if isinstance(self.rnn, nn.GRU):
+        if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (cuDNN on a GPU)
             states, h = recurrent.bidirectional(self.rnn, x, lengths)
             return states, h, None
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)

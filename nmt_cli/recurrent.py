@@ -69,7 +69,8 @@ def bidirectional(rnn: nn.GRU, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tens
 
 
 def unidirectional(rnn: nn.GRU, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-    """A batch-first ``nn.GRU`` over x (B, T, E) from h0 (L, B, H) -> outputs (B, T, H), h (L, B, H)."""
+    """A batch-first ``nn.GRU`` over x (B, T, E) from h0 (L, B, H) -> outputs (B, T, H) and the
+    states after step T, (L, B, H) (every row runs all T steps: the decoder's teacher forcing)."""
     finals = []
     for layer in range(rnn.num_layers):
         if layer > 0:

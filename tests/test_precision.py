@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 import torch
+from conftest import train_tiny
 from torch import nn
 
 from nmt_cli import precision
@@ -38,3 +43,20 @@ def test_without_autocast_linear_is_nn_linear_and_plain_linears_converts() -> No
     model = nn.Sequential(layer, nn.Tanh())
     precision.plain_linears(model)
     assert type(model[0]) is nn.Linear
+
+
+@pytest.mark.parametrize("attention", ["post", "bahdanau"])
+def test_bf16_training_follows_fp32_step_for_step(data_dir: Path, tmp_path: Path, attention: str) -> None:
+    runs = {}
+    for bf16 in (False, True):
+        run = train_tiny(data_dir, tmp_path / f"run-{bf16}", steps=25, attention=attention, bf16=bf16)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        runs[bf16] = [r["loss"] for r in rows if "loss" in r]
+    fp32, bf16_losses = runs[False], runs[True]
+    assert len(fp32) == len(bf16_losses) == 25
+    assert fp32 != bf16_losses  # the products really ran in bf16
+    for a, b in zip(fp32, bf16_losses):
+        assert abs(a - b) < 0.02 * a  # same batches, same curve
+    assert bf16_losses[-1] < 0.95 * bf16_losses[0]  # and it learns
+    weights = torch.load(tmp_path / "run-True" / "last.pt", weights_only=True)["model"]
+    assert all(w.dtype != torch.bfloat16 for w in weights.values())  # fp32 master weights
