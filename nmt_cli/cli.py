@@ -291,7 +291,11 @@ def train(
     seed: int = typer.Option(1, "--seed", help="Random seed."),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = torch default)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast for the heavy matrix products."),
+    bf16: bool = typer.Option(
+        False,
+        "--bf16",
+        help="bf16 matrix products (fp32 weights, states and loss): 1.2x faster on CPUs with AMX.",
+    ),
     force: bool = typer.Option(False, "--force", help="Resume even if settings changed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

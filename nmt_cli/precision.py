@@ -10,11 +10,27 @@ compiles a few dozen kernels once instead of one per batch. Without autocast not
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 ROWS = 64
+
+
+def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU lists AMX or AVX-512 BF16 in /proc/cpuinfo (and where it cannot tell)."""
+    try:
+        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+BF16_WARNING = (
+    "this CPU has no bf16 units (AMX or AVX-512 BF16): bf16 products are emulated, slower than fp32"
+)
 
 
 def bf16_active(x: Tensor) -> bool:

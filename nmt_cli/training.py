@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nmt_cli import __version__, checkpoint, display, faults
+from nmt_cli import __version__, checkpoint, display, faults, precision
 from nmt_cli.batching import Batch, collate, make_batches, shard, source_batch
 from nmt_cli.config import ModelConfig, TrainConfig, from_dict, to_dict
 from nmt_cli.display import Progress
@@ -133,6 +133,8 @@ class Trainer:
         self.data, self.run_dir, self.cfg, self.quiet = data, run, cfg, quiet
         self.rank, self.world = _dist()
         self.device = _device(cfg)
+        if cfg.bf16 and self.device.type == "cpu" and not precision.cpu_has_bf16_units():
+            display.warn(f"--bf16: {precision.BF16_WARNING}")
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         if cfg.threads:

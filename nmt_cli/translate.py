@@ -248,6 +248,8 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Transl
     if input_file != "-" and not Path(input_file).is_file():
         raise DataError(f"{input_file}: no such file")
     model, tok = load_model(model_path, opts)
+    if opts.quantize == "bf16" and not precision.cpu_has_bf16_units():
+        display.warn(f"--quantize bf16: {precision.BF16_WARNING}")
     translator = Translator(model, tok, opts)
     fd = sys.stdin.fileno() if input_file == "-" else os.open(input_file, os.O_RDONLY)
     out = sys.stdout if output == "-" else open(output + ".partial", "w", encoding="utf-8")

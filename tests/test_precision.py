@@ -60,3 +60,11 @@ def test_bf16_training_follows_fp32_step_for_step(data_dir: Path, tmp_path: Path
     assert bf16_losses[-1] < 0.95 * bf16_losses[0]  # and it learns
     weights = torch.load(tmp_path / "run-True" / "last.pt", weights_only=True)["model"]
     assert all(w.dtype != torch.bfloat16 for w in weights.values())  # fp32 master weights
+
+
+def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    (tmp_path / "old").write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    (tmp_path / "new").write_text("flags\t\t: fpu sse2 avx512bw avx512_bf16 amx_bf16 amx_tile\n")
+    assert not precision.cpu_has_bf16_units(tmp_path / "old")
+    assert precision.cpu_has_bf16_units(tmp_path / "new")
+    assert precision.cpu_has_bf16_units(tmp_path / "absent")  # cannot tell: no warning
