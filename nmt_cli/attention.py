@@ -6,7 +6,8 @@ score(q, h_i) = v · tanh(W1 q + W2 h_i); weights = masked softmax over i; conte
 The energy tensor tanh(W1 q + W2 h) has one A-vector per (batch, target step, source position):
 tens of millions of numbers for a 2,000-token batch. ``additive_scores`` never materialises it:
 it works through blocks small enough to stay in the CPU cache, keeps only the (B, T, S) scores,
-and recomputes each block in the backward pass (4x faster than autograd over the whole tensor).
+and recomputes each block in the backward pass (4x faster than autograd over the whole tensor:
+bench/train_parts.py).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """q (B, T, A), k (B, S, A), v (A,) -> scores (B, T, S) = v · tanh(q[b, t] + k[b, s])."""
     # At least fp32: under bf16 autocast the projections arrive in bf16, but on a CPU elementwise
-    # tanh is 4x slower in bf16 than in fp32 (and scores need the precision).
+    # tanh is several times slower in bf16 than in fp32 (bench/train_parts.py; scores need the precision too).
     dtype = torch.promote_types(q.dtype, torch.float32)
     block = BLOCK if torch.is_grad_enabled() else SEARCH_BLOCK
     with torch.autocast(q.device.type, enabled=False):

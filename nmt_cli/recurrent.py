@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt_cli.precision import linear, pad_rows
+from nmt_cli.precision import bf16_active, linear, pad_rows
 
 
 def reverse_index(lengths: Tensor, steps: int) -> Tensor:
@@ -90,7 +90,7 @@ def scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     b_hh (D, 3H) -> outputs (T, D, B, H) in h0's dtype. Under bf16 autocast the matrix products run in
     bf16 (the states, gates and their gradients stay fp32).
     """
-    mm = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else h0.dtype
+    mm = torch.bfloat16 if bf16_active(h0) else h0.dtype
     batch = h0.size(1)
     if mm == torch.bfloat16 and not torch.is_grad_enabled():
         # In search the row count changes at every step (finished sentences leave): padded rows

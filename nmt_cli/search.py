@@ -178,5 +178,5 @@ def _best(found: list[tuple[float, int, int]], trail: _Trail, src_len: int, nbes
     out = []
     for score, t, row in sorted(found, key=lambda f: -f[0])[:nbest]:
         ids, attn = trail.read(t, row)
-        out.append(Hypothesis(ids, score, attn[:, :src_len].clone()))
+        out.append(Hypothesis(ids, score, attn[:, :src_len]))
     return out

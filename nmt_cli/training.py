@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt_cli import __version__, checkpoint, display, faults, precision
@@ -28,7 +29,6 @@ from nmt_cli.config import ModelConfig, TrainConfig, from_dict, to_dict
 from nmt_cli.display import Progress
 from nmt_cli.encoded import DataDir
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
-from nmt_cli.loss import cross_entropy_sum
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.schedule import LrSchedule
 from nmt_cli.search import greedy
@@ -68,7 +68,7 @@ class LossModule(nn.Module):
         keep = tgt_out.ne(PAD_ID)  # (B, T)
         logits = self.model.generator(pre[keep])  # (N, V): only real positions, no padding work
         gold = self.model.generator.to_positions(tgt_out[keep])
-        loss = cross_entropy_sum(logits, gold, self.label_smoothing)
+        loss = F.cross_entropy(logits.float(), gold, reduction="sum", label_smoothing=self.label_smoothing)
         return loss, keep.sum()
 
 
