@@ -194,10 +194,10 @@ def prepare(
         import json
 
         from nmt_cli import display
-        from nmt_cli.corpus import PrepareOptions, SourceSpec
         from nmt_cli.prepare import prepare_data
+        from nmt_cli.settings import PrepareSettings, SourceSettings
 
-        spec = SourceSpec(
+        spec = SourceSettings(
             train=train,
             dev=dev,
             test=test,
@@ -212,7 +212,7 @@ def prepare(
             src_lang=src_lang,
             tgt_lang=tgt_lang,
         )
-        opts = PrepareOptions(
+        opts = PrepareSettings(
             vocab_size=vocab_size,
             joint_vocab=not separate_vocab,
             model_type=model_type.value,
@@ -302,10 +302,10 @@ def train(
     """Train an attention RNN translator; rerunning the same command resumes exactly."""
 
     def run() -> None:
-        from nmt_cli.config import ModelConfig, TrainConfig, parse_duration
+        from nmt_cli.settings import ModelSettings, TrainSettings, parse_duration
         from nmt_cli.training import train_model
 
-        model_cfg = ModelConfig(
+        model_cfg = ModelSettings(
             cell=cell.value,
             attention=attention.value,
             input_feeding=bool(input_feeding),
@@ -319,7 +319,7 @@ def train(
             bridge=bridge,
             restrict_output=output_vocab != "all",
         )
-        train_cfg = TrainConfig(
+        train_cfg = TrainSettings(
             batch_tokens=batch_tokens,
             accum=accum,
             optimizer=optimizer,
@@ -384,9 +384,10 @@ def translate(
     """Translate lines from FILE or stdin; one output line per input line, always."""
 
     def run() -> None:
-        from nmt_cli.translate import TranslateOptions, translate_stream
+        from nmt_cli.settings import DecodeSettings
+        from nmt_cli.translate import translate_stream
 
-        opts = TranslateOptions(
+        opts = DecodeSettings(
             beam=beam,
             alpha=alpha,
             nbest=nbest,

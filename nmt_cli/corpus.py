@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nmt_cli.errors import DataError, UsageError
+from nmt_cli.settings import PrepareSettings, SourceSettings
 from nmt_cli.textio import is_blank
 
 CHUNK = 8192
@@ -47,74 +48,6 @@ DROPPED, TRAIN, DEV, TEST = -1, 0, 1, 2
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 # The invisible characters ``textio.is_blank`` ignores; only text holding one needs its slower check.
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
-
-
-@dataclass
-class SourceSpec:
-    """Where the parallel data comes from (exactly one of train / tsv / hf)."""
-
-    train: tuple[Path, Path] | None = None
-    dev: tuple[Path, Path] | None = None
-    test: tuple[Path, Path] | None = None
-    tsv: Path | None = None
-    columns: str = "0,1"
-    hf: str | None = None
-    hf_config: str | None = None
-    hf_split: str = "train"
-    hf_dev_split: str | None = None
-    hf_test_split: str | None = None
-    streaming: bool = False
-    src_lang: str | None = None
-    tgt_lang: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = [str(v) for v in value]
-            out[key] = str(value) if isinstance(value, Path) else value
-        return out
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    vocab_size: int = 8000
-    joint_vocab: bool = True
-    model_type: str = "unigram"
-    character_coverage: float = 1.0
-    byte_fallback: bool = True
-    input_sentence_size: int = 1_000_000
-    max_pieces: int = 200
-    max_chars: int = 2000
-    max_ratio: float = 3.0
-    ratio_min_pieces: int = 10
-    drop_copies: bool = True
-    drop_duplicates: bool = True
-    drop_overlap: bool = True
-    dev_size: int = 0
-    test_size: int = 0
-    seed: int = 1
-
-    def rule_texts(self) -> dict[str, str]:
-        """What each rule means, with this run's thresholds (for the report)."""
-        return {
-            "bad_row": "TSV/CSV line without both columns, or unparsable",
-            "empty": "a side is empty or whitespace-only",
-            "control_chars": "a side holds a control character (other than tab)",
-            "too_long_chars": f"a side has more than {self.max_chars} characters",
-            "copy": "source is identical to target",
-            "in_dev_test": "source is also a dev or test source",
-            "duplicate": "exact repeat of an earlier pair",
-            "too_long_pieces": f"a side has more than {self.max_pieces} pieces",
-            "length_ratio": (
-                f"the longer side has over {self.max_ratio:g}x the pieces of the shorter "
-                f"(checked from {self.ratio_min_pieces} pieces)"
-            ),
-            "invalid_utf8": "invalid UTF-8 replaced with U+FFFD (pair kept)",
-            "line_breaks": "line breaks inside a field replaced with spaces (pair kept)",
-        }
 
 
 @dataclass
@@ -348,7 +281,7 @@ def hf_local_files(target: str) -> list[Path]:
     return []
 
 
-def load_hf(spec: SourceSpec, split: str) -> Any:
+def load_hf(spec: SourceSettings, split: str) -> Any:
     """A hub name, a ``save_to_disk`` folder, a folder of data files, or data files (a path or a glob)
     -> a ``Dataset`` or, with ``--streaming``, an ``IterableDataset``."""
     import datasets
@@ -391,7 +324,7 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _hf_keys(spec: SourceSpec) -> tuple[str, str]:
+def _hf_keys(spec: SourceSettings) -> tuple[str, str]:
     if spec.src_lang and spec.tgt_lang:
         return spec.src_lang, spec.tgt_lang
     if spec.columns and not spec.columns.replace(",", "").replace(" ", "").isdigit():
@@ -403,7 +336,7 @@ def _text(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
 
 
-def hf_chunks(rows: Any, spec: SourceSpec, where: str) -> Iterator[Chunk]:
+def hf_chunks(rows: Any, spec: SourceSettings, where: str) -> Iterator[Chunk]:
     """Rows with a ``translation: {lang: text}`` column, or flat columns -> chunks (row numbers from 1)."""
     src_key, tgt_key = _hf_keys(spec)
     names = getattr(rows, "column_names", None)
@@ -461,7 +394,7 @@ def one_line(chunks: Iterable[Chunk], report: SplitReport) -> Iterator[Chunk]:
         yield chunk
 
 
-def check_spec(spec: SourceSpec, opts: PrepareOptions) -> None:
+def check_spec(spec: SourceSettings, opts: PrepareSettings) -> None:
     """Usage errors, found before anything is read or created."""
     given = [x for x in (spec.train, spec.tsv, spec.hf) if x]
     if len(given) != 1:
@@ -480,7 +413,7 @@ def check_spec(spec: SourceSpec, opts: PrepareOptions) -> None:
             raise UsageError(f"give either a {name} split (--{name} or --hf-{name}-split) or --{name}-size")
 
 
-def train_chunks(spec: SourceSpec, report: SplitReport) -> Iterator[Chunk]:
+def train_chunks(spec: SourceSettings, report: SplitReport) -> Iterator[Chunk]:
     """The training pairs from whichever input the spec names (see ``check_spec``)."""
     if spec.train:
         return read_file_pair(spec.train[0], spec.train[1], report)
@@ -489,7 +422,7 @@ def train_chunks(spec: SourceSpec, report: SplitReport) -> Iterator[Chunk]:
     return _hf_split_chunks(spec, spec.hf_split, report)
 
 
-def held_out_chunks(spec: SourceSpec, name: str, report: SplitReport) -> Iterator[Chunk] | None:
+def held_out_chunks(spec: SourceSettings, name: str, report: SplitReport) -> Iterator[Chunk] | None:
     """A dev/test split given as files or as a dataset split; None when it is not given."""
     files = spec.dev if name == "dev" else spec.test
     split = spec.hf_dev_split if name == "dev" else spec.hf_test_split
@@ -500,7 +433,7 @@ def held_out_chunks(spec: SourceSpec, name: str, report: SplitReport) -> Iterato
     return None
 
 
-def _hf_split_chunks(spec: SourceSpec, split: str, report: SplitReport) -> Iterator[Chunk]:
+def _hf_split_chunks(spec: SourceSettings, split: str, report: SplitReport) -> Iterator[Chunk]:
     where = f"{spec.hf}" + (f" ({spec.hf_config})" if spec.hf_config else "") + f" split {split!r}"
     report.lines_of = f"rows of {where}, counted from 1"
     return hf_chunks(load_hf(spec, split), spec, where)
@@ -509,7 +442,7 @@ def _hf_split_chunks(spec: SourceSpec, split: str, report: SplitReport) -> Itera
 # ---------------------------------------------------------------- cleaning
 
 
-def clean_chunk(chunk: Chunk, opts: PrepareOptions, report: SplitReport, held_out: set[str]) -> Chunk:
+def clean_chunk(chunk: Chunk, opts: PrepareSettings, report: SplitReport, held_out: set[str]) -> Chunk:
     """Apply the text rules, counting every drop; kept pairs come out stripped."""
     kept = Chunk([], [], [])
     max_chars, copies = opts.max_chars, opts.drop_copies
@@ -561,7 +494,7 @@ def first_occurrences(hashes: np.ndarray) -> np.ndarray:
     return first
 
 
-def piece_rules(src_len: np.ndarray, tgt_len: np.ndarray, opts: PrepareOptions) -> np.ndarray:
+def piece_rules(src_len: np.ndarray, tgt_len: np.ndarray, opts: PrepareSettings) -> np.ndarray:
     """Per pair: 0 kept, 1 too_long_pieces, 2 length_ratio (computed from piece counts)."""
     longer, shorter = np.maximum(src_len, tgt_len), np.maximum(np.minimum(src_len, tgt_len), 1)
     too_long = longer > opts.max_pieces

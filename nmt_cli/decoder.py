@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from nmt_cli import recurrent
 from nmt_cli.attention import BahdanauAttention
-from nmt_cli.config import ModelConfig
 from nmt_cli.precision import Linear, bmm
+from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
 
 
@@ -95,7 +95,7 @@ class Bridge(nn.Module):
     when their size is the decoder's (as OpenNMT-py does), and zeros otherwise.
     """
 
-    def __init__(self, cfg: ModelConfig, enc_dim: int) -> None:
+    def __init__(self, cfg: ModelSettings, enc_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.h = Linear(enc_dim, cfg.dec_hidden) if cfg.bridge else None
@@ -119,7 +119,7 @@ class Bridge(nn.Module):
 class BahdanauDecoder(nn.Module):
     """Query = s(t-1); context and previous embedding enter the cell (Bahdanau et al., 2015)."""
 
-    def __init__(self, cfg: ModelConfig, enc_dim: int, out_dim: int) -> None:
+    def __init__(self, cfg: ModelSettings, enc_dim: int, out_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         d, gates = cfg.dec_hidden, (3 if cfg.cell == "gru" else 4) * cfg.dec_hidden
@@ -196,7 +196,7 @@ class BahdanauDecoder(nn.Module):
 class PostDecoder(nn.Module):
     """Query = s(t), the state after the recurrent step; output tanh(W [s(t); c(t)])."""
 
-    def __init__(self, cfg: ModelConfig, enc_dim: int, out_dim: int) -> None:
+    def __init__(self, cfg: ModelSettings, enc_dim: int, out_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         d = cfg.dec_hidden

@@ -8,14 +8,14 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt_cli import recurrent
-from nmt_cli.config import ModelConfig
+from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
 
 RNN = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class Encoder(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelSettings) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.src_vocab, cfg.emb, padding_idx=PAD_ID)

@@ -27,6 +27,7 @@ from sacrebleu.metrics.base import Metric
 
 from nmt_cli import __version__, display
 from nmt_cli.errors import DataError, GateError, UsageError
+from nmt_cli.settings import ScoreSettings
 from nmt_cli.textio import read_all_lines, write_lines
 
 Warn = Callable[[str], None]
@@ -39,16 +40,6 @@ LOWER_IS_BETTER = frozenset({"ter"})
 # (A space before '!', '?', ';' or ':' is correct French typography, so those do not count.)
 _TOKENIZED = re.compile(r" [,.](?= |$)| n't\b| '(?:s|re|ve|ll|d|m)\b|&(?:apos|quot|amp|lt|gt);| @[-,.]@ ")
 _SP_MARK = "\u2581"  # SentencePiece's word-boundary marker '▁'
-
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    """How to score; ``lowercase`` applies to BLEU and chrF, ``tokenize`` to BLEU (as in sacreBLEU)."""
-
-    metrics: tuple[str, ...] = ("bleu", "chrf", "ter")
-    lowercase: bool = False
-    tokenize: str | None = None
-    width: int = 1  # decimals, like sacrebleu's --width
 
 
 @dataclass(frozen=True)
@@ -224,7 +215,7 @@ def warn_suspicious(name: str, lines: Sequence[str], warn: Warn) -> None:
 # --- scoring -------------------------------------------------------------------------------------------
 
 
-def make_metric(key: str, opts: ScoreOptions, sentence: bool = False) -> Metric:
+def make_metric(key: str, opts: ScoreSettings, sentence: bool = False) -> Metric:
     """A sacreBLEU metric configured like the sacrebleu CLI; sentence BLEU uses effective order (``-sl``)."""
     try:
         if key == "bleu":
@@ -245,7 +236,7 @@ def _format(score: float, width: int) -> str:
     return f"{score:.{width}f}"
 
 
-def score_corpus(hyps: Sequence[str], refs: Refs, opts: ScoreOptions) -> list[Score]:
+def score_corpus(hyps: Sequence[str], refs: Refs, opts: ScoreSettings) -> list[Score]:
     """Corpus-level scores, one per metric in ``opts.metrics``, each with its signature."""
     scores = []
     for key in opts.metrics:
@@ -264,7 +255,7 @@ def score_corpus(hyps: Sequence[str], refs: Refs, opts: ScoreOptions) -> list[Sc
     return scores
 
 
-def per_sentence_scores(hyps: Sequence[str], refs: Refs, opts: ScoreOptions) -> list[dict[str, Any]]:
+def per_sentence_scores(hyps: Sequence[str], refs: Refs, opts: ScoreSettings) -> list[dict[str, Any]]:
     """One row per segment: ``{"id": line number (1-based), "bleu": ..., "chrf": ...}`` for each metric."""
     metrics = {key: make_metric(key, opts, sentence=True) for key in opts.metrics}
     rows = []
@@ -277,7 +268,7 @@ def per_sentence_scores(hyps: Sequence[str], refs: Refs, opts: ScoreOptions) -> 
 
 
 def compare_systems(
-    systems: Sequence[tuple[str, Sequence[str]]], refs: Refs, opts: ScoreOptions, n_samples: int
+    systems: Sequence[tuple[str, Sequence[str]]], refs: Refs, opts: ScoreSettings, n_samples: int
 ) -> Comparison:
     """sacreBLEU's paired bootstrap resampling test (``--paired-bs``); ``systems[0]`` is the baseline.
 
@@ -462,10 +453,11 @@ def _check_request(req: EvaluateRequest) -> None:
 
 def _translate(tr: TranslateRequest, refs: Refs, ref_names: Sequence[str]) -> list[str]:
     """Translate the source (after checking it lines up with the references), optionally saving the output."""
-    from nmt_cli.translate import TranslateOptions, translate_file_to_list
+    from nmt_cli.settings import DecodeSettings
+    from nmt_cli.translate import translate_file_to_list
 
     check_lengths(tr.src, len(read_all_lines(tr.src)), ref_names, refs)
-    opts = TranslateOptions(
+    opts = DecodeSettings(
         beam=tr.beam,
         alpha=tr.alpha,
         batch_size=tr.batch_size,
@@ -486,7 +478,7 @@ def _emit(lines: Sequence[str], to_stderr: bool) -> None:
         write_lines("-", lines)
 
 
-def _evaluate_one(req: EvaluateRequest, opts: ScoreOptions, refs: Refs, warn: Warn) -> None:
+def _evaluate_one(req: EvaluateRequest, opts: ScoreSettings, refs: Refs, warn: Warn) -> None:
     bars = parse_fail_under(req.fail_under, opts.metrics)
     if req.translate is not None:
         hyp_name, hyps = req.translate.src, _translate(req.translate, refs, req.refs)
@@ -508,7 +500,7 @@ def _evaluate_one(req: EvaluateRequest, opts: ScoreOptions, refs: Refs, warn: Wa
         raise GateError(f"quality gate failed: {'; '.join(failed)}")
 
 
-def _evaluate_systems(req: EvaluateRequest, opts: ScoreOptions, refs: Refs, warn: Warn) -> None:
+def _evaluate_systems(req: EvaluateRequest, opts: ScoreSettings, refs: Refs, warn: Warn) -> None:
     systems = []
     for path in req.systems:
         hyps = read_segments(path, warn)
@@ -527,7 +519,7 @@ def _evaluate_systems(req: EvaluateRequest, opts: ScoreOptions, refs: Refs, warn
 def run_evaluate(req: EvaluateRequest, warn: Warn = display.warn) -> None:
     """The ``nmt evaluate`` command: read, guard, score, print; GateError when a bar is missed."""
     _check_request(req)
-    opts = ScoreOptions(
+    opts = ScoreSettings(
         metrics=parse_metrics(req.metrics),
         lowercase=req.lowercase,
         tokenize=check_tokenize(req.tokenize),

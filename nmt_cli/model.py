@@ -1,4 +1,4 @@
-"""Seq2Seq: builds encoder, decoder and output layer from a ModelConfig."""
+"""Seq2Seq: builds encoder, decoder and output layer from a ModelSettings."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from nmt_cli.config import ModelConfig
 from nmt_cli.decoder import BahdanauDecoder, Memory, PostDecoder, State
 from nmt_cli.encoder import Encoder, source_mask
 from nmt_cli.precision import Linear, linear
+from nmt_cli.settings import ModelSettings
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelSettings) -> None:
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)

@@ -52,8 +52,6 @@ from nmt_cli.corpus import (
     TEST,
     TRAIN,
     Chunk,
-    PrepareOptions,
-    SourceSpec,
     SplitReport,
     carve,
     check_spec,
@@ -69,6 +67,7 @@ from nmt_cli.corpus import (
 from nmt_cli.durable import fsync_path, sha256_file, umask
 from nmt_cli.encoded import SplitWriter
 from nmt_cli.errors import DataError, UsageError
+from nmt_cli.settings import PrepareSettings, SourceSettings
 from nmt_cli.tokenizer import SpmSettings, Tokenizer, train_spm
 
 KILL_ENV = "NMT_PREPARE_KILL_AT"
@@ -243,7 +242,7 @@ def _stage_held_out(chunks: Iterator[Chunk], text: TextPair, sources: set[str]) 
 
 
 def _stage_train(
-    spec: SourceSpec, opts: PrepareOptions, staged: Staged, report: SplitReport, held_out: set[str]
+    spec: SourceSettings, opts: PrepareSettings, staged: Staged, report: SplitReport, held_out: set[str]
 ) -> np.ndarray:
     """Pass 1: read, apply the text rules, stage the survivors; return each staged pair's route."""
     pair_h: list[np.ndarray] = []
@@ -276,7 +275,7 @@ def _train_sentences(staged: Staged, route: np.ndarray, sides: str) -> Iterator[
             yield from compress(chunk.tgt, take)
 
 
-def _train_tokenizer(staged: Staged, route: np.ndarray, opts: PrepareOptions, tmp: Path) -> Tokenizer:
+def _train_tokenizer(staged: Staged, route: np.ndarray, opts: PrepareSettings, tmp: Path) -> Tokenizer:
     """Pass 2: SentencePiece on the training split only (dev/test never shape the vocabulary)."""
     settings = SpmSettings(
         vocab_size=opts.vocab_size,
@@ -302,7 +301,7 @@ def _encode_staged(
     route: np.ndarray,
     tok: Tokenizer,
     tmp: Path,
-    opts: PrepareOptions,
+    opts: PrepareSettings,
     train_report: SplitReport,
     carved: list[str],
 ) -> dict[str, SplitWriter]:
@@ -335,7 +334,7 @@ def _piece_filter(
     src_ids: list[list[int]],
     tgt_ids: list[list[int]],
     lines: list[int],
-    opts: PrepareOptions,
+    opts: PrepareSettings,
     report: SplitReport,
 ) -> tuple[list[list[int]], list[list[int]]]:
     n = len(src_ids)
@@ -371,7 +370,7 @@ def _file_entry(path: Path, role: str) -> dict[str, Any]:
     }
 
 
-def _inputs(spec: SourceSpec) -> list[dict[str, Any]]:
+def _inputs(spec: SourceSettings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for role, files in (("train", spec.train), ("dev", spec.dev), ("test", spec.test)):
         rows += [_file_entry(p, role) for p in files or ()]
@@ -392,7 +391,7 @@ def _inputs(spec: SourceSpec) -> list[dict[str, Any]]:
     return rows
 
 
-def _versions(spec: SourceSpec) -> dict[str, str]:
+def _versions(spec: SourceSettings) -> dict[str, str]:
     packages = ["sentencepiece", "numpy"] + (["datasets", "pyarrow"] if spec.hf else [])
     return {
         "nmt": __version__,
@@ -414,7 +413,7 @@ def _no_pairs_left(report: SplitReport) -> DataError:
     return DataError(f"no training pairs left: {report.total:,} read{detail}")
 
 
-def _expected_rules(spec: SourceSpec, opts: PrepareOptions, held_out: bool) -> list[str]:
+def _expected_rules(spec: SourceSettings, opts: PrepareSettings, held_out: bool) -> list[str]:
     """The drop rules that apply to this run, each reported even when it drops nothing."""
     skip = {
         "bad_row": not spec.tsv,
@@ -429,7 +428,7 @@ def _expected_rules(spec: SourceSpec, opts: PrepareOptions, held_out: bool) -> l
 
 
 def _stage_given(
-    spec: SourceSpec, tmp: Path, reports: dict[str, SplitReport]
+    spec: SourceSettings, tmp: Path, reports: dict[str, SplitReport]
 ) -> tuple[dict[str, TextPair], set[str]]:
     """Dev/test splits the user gave: staged as text; returns them and their (stripped) sources."""
     given: dict[str, TextPair] = {}
@@ -445,8 +444,8 @@ def _stage_given(
 
 
 def _records(
-    spec: SourceSpec,
-    opts: PrepareOptions,
+    spec: SourceSettings,
+    opts: PrepareSettings,
     tmp: Path,
     reports: dict[str, SplitReport],
     writers: dict[str, SplitWriter],
@@ -477,7 +476,9 @@ def _records(
     return report
 
 
-def prepare_data(spec: SourceSpec, opts: PrepareOptions, out: Path, log: Log | None = None) -> dict[str, Any]:
+def prepare_data(
+    spec: SourceSettings, opts: PrepareSettings, out: Path, log: Log | None = None
+) -> dict[str, Any]:
     """Run the whole preparation; returns the filter report (also written to DATA/report.json)."""
     say = log or (lambda _message: None)
     check_spec(spec, opts)

@@ -7,14 +7,14 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from nmt_cli.config import TrainConfig
+from nmt_cli.settings import TrainSettings
 
 
 class LrSchedule:
     """Sets the optimizer's lr before each update; its state goes into checkpoints."""
 
     def __init__(
-        self, cfg: TrainConfig, plateau_patience: int = 2, factor: float = 0.5, min_scale: float = 1e-3
+        self, cfg: TrainSettings, plateau_patience: int = 2, factor: float = 0.5, min_scale: float = 1e-3
     ):
         self.cfg = cfg
         self.plateau_patience, self.factor, self.min_scale = plateau_patience, factor, min_scale

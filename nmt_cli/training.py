@@ -25,13 +25,13 @@ from torch import Tensor, nn
 
 from nmt_cli import __version__, checkpoint, display, faults, precision
 from nmt_cli.batching import Batch, collate, make_batches, shard, source_batch
-from nmt_cli.config import ModelConfig, TrainConfig, from_dict, to_dict
 from nmt_cli.display import Progress
 from nmt_cli.encoded import DataDir
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.schedule import LrSchedule
 from nmt_cli.search import greedy
+from nmt_cli.settings import ModelSettings, TrainSettings, build, to_dict
 from nmt_cli.tokenizer import PAD_ID
 
 
@@ -106,7 +106,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _device(cfg: TrainConfig) -> torch.device:
+def _device(cfg: TrainSettings) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
     if cfg.device == "auto":
@@ -128,7 +128,7 @@ def _dist() -> tuple[int, int]:
 
 class Trainer:
     def __init__(
-        self, data: DataDir, run: Path, model_cfg: ModelConfig, cfg: TrainConfig, quiet: bool, force: bool
+        self, data: DataDir, run: Path, model_cfg: ModelSettings, cfg: TrainSettings, quiet: bool, force: bool
     ) -> None:
         self.data, self.run_dir, self.cfg, self.quiet = data, run, cfg, quiet
         self.rank, self.world = _dist()
@@ -147,7 +147,7 @@ class Trainer:
             "tgt_vocab": self.tok.tgt_vocab_size,
             "out_vocab": len(out_ids),
         }
-        model_cfg = from_dict(ModelConfig, {**to_dict(model_cfg), **sizes})
+        model_cfg = build(ModelSettings, {**to_dict(model_cfg), **sizes})
         resume = checkpoint.read_manifest(run).get("last") is not None
         payload = checkpoint.load(run, "last", warn=display.warn) if resume else None
         if payload is not None:
@@ -173,7 +173,7 @@ class Trainer:
         self.dev_split = data.split("dev") if data.has("dev") else None
         self.dev_refs = data.text("dev", "tgt") if self.dev_split is not None else []
 
-    def _output_vocabulary(self, model_cfg: ModelConfig) -> list[int]:
+    def _output_vocabulary(self, model_cfg: ModelSettings) -> list[int]:
         """Piece ids the output layer scores: all, or the specials plus those seen in train targets."""
         if not model_cfg.restrict_output:
             return list(range(self.tok.tgt_vocab_size))
@@ -182,13 +182,13 @@ class Trainer:
 
     # ------------------------------------------------------------ resume
 
-    def _check_resume(self, payload: dict[str, Any], model_cfg: ModelConfig, force: bool) -> ModelConfig:
+    def _check_resume(self, payload: dict[str, Any], model_cfg: ModelSettings, force: bool) -> ModelSettings:
         old_model, old_train = payload["model_config"], payload["train_config"]
         changed = [k for k, v in to_dict(model_cfg).items() if old_model.get(k) != v]
         changed += [
             k
             for k, v in to_dict(self.cfg).items()
-            if k not in TrainConfig.RESUMABLE_CHANGES and old_train.get(k) != v
+            if k not in TrainSettings.RESUMABLE_CHANGES and old_train.get(k) != v
         ]
         if payload.get("data_sha256") != self.data.fingerprint:
             changed.append("data")
@@ -199,7 +199,7 @@ class Trainer:
             )
         if changed:
             display.warn(f"resuming with changed settings: {', '.join(changed)}")
-        return from_dict(ModelConfig, old_model) if "data" not in changed else model_cfg
+        return build(ModelSettings, old_model) if "data" not in changed else model_cfg
 
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
@@ -435,7 +435,12 @@ class Trainer:
 
 
 def train_model(
-    data: Path, run: Path, model_cfg: ModelConfig, cfg: TrainConfig, force: bool = False, quiet: bool = False
+    data: Path,
+    run: Path,
+    model_cfg: ModelSettings,
+    cfg: TrainSettings,
+    force: bool = False,
+    quiet: bool = False,
 ) -> RunState:
     """Train (or resume) into ``run``; returns the final run state."""
     data_dir = DataDir(data)

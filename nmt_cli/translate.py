@@ -22,55 +22,12 @@ import torch
 
 from nmt_cli import alignment, checkpoint, display, precision
 from nmt_cli.batching import source_batch
-from nmt_cli.config import ModelConfig, from_dict
-from nmt_cli.errors import DataError, UsageError
+from nmt_cli.errors import DataError
 from nmt_cli.model import Seq2Seq
 from nmt_cli.search import Hypothesis, beam_search, greedy
+from nmt_cli.settings import DecodeSettings, ModelSettings, build
 from nmt_cli.textio import ChunkReader, decode_line, is_blank, write_line
 from nmt_cli.tokenizer import Tokenizer
-
-
-@dataclass(frozen=True)
-class TranslateOptions:
-    beam: int = 1
-    alpha: float = 0.6
-    nbest: int = 1
-    batch_size: int = 0  # sentences per batch; 0 = about ROWS_PER_BATCH hypotheses (ROWS_PER_BATCH / beam)
-    max_src_len: int = 250
-    long_input: str = "crop"  # crop | split
-    max_len_ratio: float = 2.0
-    max_len: int = 400
-    show_attention: bool = False
-    heatmap_words: bool = False
-    align: bool = False
-    align_level: str = "word"  # word | piece
-    json_out: bool = False
-    attention_matrix: bool = False
-    strict_utf8: bool = False
-    threads: int = 0
-    quantize: str = "none"  # none | int8 | bf16
-    checkpoint: str = "best"
-
-    def __post_init__(self) -> None:
-        if self.beam < 1 or self.nbest < 1 or self.batch_size < 0:
-            raise UsageError("--beam and --nbest must be at least 1, --batch-size at least 0")
-        if self.nbest > self.beam:
-            raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
-        if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
-            raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
-        if self.quantize not in ("none", "int8", "bf16"):
-            raise UsageError(f"--quantize must be none, int8 or bf16, not {self.quantize!r}")
-        if self.long_input not in ("crop", "split"):
-            raise UsageError(f"--long-input must be crop or split, not {self.long_input!r}")
-
-    @property
-    def sentences_per_batch(self) -> int:
-        return self.batch_size or max(1, ROWS_PER_BATCH // self.beam)
-
-
-# Measured on 2 cores (bible dev, benchmark model): beam 5 peaks at 24-32 sentences a batch, greedy at
-# 128-160; both are about 160 rows (sentences x beam) in the decoder's matrix products.
-ROWS_PER_BATCH = 160
 
 
 @dataclass
@@ -89,10 +46,10 @@ class Result:
         return self.texts[0] if self.texts else ""
 
 
-def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq, Tokenizer]:
+def load_model(model_path: str | Path, opts: DecodeSettings) -> tuple[Seq2Seq, Tokenizer]:
     """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
     payload = checkpoint.load(Path(model_path), opts.checkpoint, warn=display.warn)
-    cfg = from_dict(ModelConfig, payload["model_config"])
+    cfg = build(ModelSettings, payload["model_config"])
     model = Seq2Seq(cfg)  # (building on the meta device would import torch._dynamo: +0.8 s cold start)
     model.load_state_dict(payload["model"])
     model.eval()
@@ -107,7 +64,7 @@ def load_model(model_path: str | Path, opts: TranslateOptions) -> tuple[Seq2Seq,
 
 
 class Translator:
-    def __init__(self, model: Seq2Seq, tok: Tokenizer, opts: TranslateOptions) -> None:
+    def __init__(self, model: Seq2Seq, tok: Tokenizer, opts: DecodeSettings) -> None:
         self.model, self.tok, self.opts = model, tok, opts
 
     def _segments(self, lineno: int, ids: list[int]) -> list[list[int]]:
@@ -165,7 +122,7 @@ class Translator:
 class Writer:
     """One output format: text, Moses n-best, Pharaoh alignments, or JSON Lines."""
 
-    def __init__(self, out: IO[str], opts: TranslateOptions) -> None:
+    def __init__(self, out: IO[str], opts: DecodeSettings) -> None:
         self.out, self.opts = out, opts
         self.next_id = 0
 
@@ -225,7 +182,7 @@ def show_attention(res: Result, words: bool) -> None:
     display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
 
 
-def _decoded_chunks(fd: int, where: str, opts: TranslateOptions) -> Iterator[tuple[int, list[str]]]:
+def _decoded_chunks(fd: int, where: str, opts: DecodeSettings) -> Iterator[tuple[int, list[str]]]:
     """(first line number, decoded lines) per chunk; invalid UTF-8 warned about or refused."""
     lineno = 1
     for raw_lines in ChunkReader(fd, opts.sentences_per_batch * 4).chunks():
@@ -237,12 +194,12 @@ def _decoded_chunks(fd: int, where: str, opts: TranslateOptions) -> Iterator[tup
         lineno += len(lines)
 
 
-def _setup(opts: TranslateOptions) -> None:
+def _setup(opts: DecodeSettings) -> None:
     if opts.threads:
         torch.set_num_threads(opts.threads)
 
 
-def translate_stream(model_path: str, input_file: str, output: str, opts: TranslateOptions) -> int:
+def translate_stream(model_path: str, input_file: str, output: str, opts: DecodeSettings) -> int:
     """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout); returns lines written."""
     _setup(opts)
     if input_file != "-" and not Path(input_file).is_file():
@@ -276,7 +233,7 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Transl
     return written
 
 
-def translate_file_to_list(model_path: str, src: str, opts: TranslateOptions) -> list[str]:
+def translate_file_to_list(model_path: str, src: str, opts: DecodeSettings) -> list[str]:
     """Translate a whole file (``-`` = stdin) and return one hypothesis per line."""
     _setup(opts)
     model, tok = load_model(model_path, opts)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nmt_cli.config import ModelConfig, TrainConfig
-from nmt_cli.corpus import PrepareOptions, SourceSpec
 from nmt_cli.demo import write_demo_corpus
+from nmt_cli.settings import ModelSettings, PrepareSettings, SourceSettings, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -46,22 +45,22 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path
     from nmt_cli.prepare import prepare_data
 
     out = tmp_path_factory.mktemp("data") / "data"
-    spec = SourceSpec(
+    spec = SourceSettings(
         train=(corpus_dir / "train.en", corpus_dir / "train.es"),
         dev=(corpus_dir / "dev.en", corpus_dir / "dev.es"),
         test=(corpus_dir / "test.en", corpus_dir / "test.es"),
     )
-    prepare_data(spec, PrepareOptions(vocab_size=400), out)
+    prepare_data(spec, PrepareSettings(vocab_size=400), out)
     return out
 
 
 def train_tiny(data: Path, run: Path, steps: int = 40, **overrides: object) -> Path:
     from nmt_cli.training import train_model
 
-    model_kw = {k: v for k, v in overrides.items() if k in ModelConfig.__dataclass_fields__}
-    train_kw = {k: v for k, v in overrides.items() if k in TrainConfig.__dataclass_fields__}
-    model_cfg = ModelConfig(**{**TINY_MODEL, **model_kw})  # type: ignore[arg-type]
-    train_cfg = TrainConfig(**{**TINY_TRAIN, "max_steps": steps, **train_kw})  # type: ignore[arg-type]
+    model_kw = {k: v for k, v in overrides.items() if k in ModelSettings.__dataclass_fields__}
+    train_kw = {k: v for k, v in overrides.items() if k in TrainSettings.__dataclass_fields__}
+    model_cfg = ModelSettings(**{**TINY_MODEL, **model_kw})  # type: ignore[arg-type]
+    train_cfg = TrainSettings(**{**TINY_TRAIN, "max_steps": steps, **train_kw})  # type: ignore[arg-type]
     train_model(data, run, model_cfg, train_cfg, quiet=True)
     return run
 

@@ -16,7 +16,6 @@ from nmt_cli.corpus import (
     TEST,
     TRAIN,
     Chunk,
-    PrepareOptions,
     SplitReport,
     carve,
     clean_chunk,
@@ -30,6 +29,7 @@ from nmt_cli.corpus import (
 )
 from nmt_cli.encoded import EncodedSplit, SplitWriter
 from nmt_cli.errors import DataError, UsageError
+from nmt_cli.settings import PrepareSettings
 
 
 def _split_nl(data: bytes) -> list[bytes]:
@@ -150,7 +150,7 @@ def test_table_unknown_header_and_bad_columns(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- cleaning rules
 
 
-OPTS = PrepareOptions(max_chars=20)
+OPTS = PrepareSettings(max_chars=20)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_text_rules(src: str, tgt: str, rule: str | None) -> None:
 def test_kept_pairs_are_stripped_and_copies_can_be_kept() -> None:
     report = SplitReport()
     kept = clean_chunk(
-        Chunk([1, 2], [" a ", "b"], ["x\t", "b"]), PrepareOptions(drop_copies=False), report, set()
+        Chunk([1, 2], [" a ", "b"], ["x\t", "b"]), PrepareSettings(drop_copies=False), report, set()
     )
     assert (kept.src, kept.tgt, list(kept.lines)) == (["a", "b"], ["x", "b"], [1, 2])
 
@@ -201,7 +201,7 @@ def test_first_lines_are_capped_but_counts_are_not() -> None:
     [(5, 5, 0), (201, 10, 1), (10, 201, 1), (10, 3, 2), (9, 1, 0), (30, 10, 0), (31, 10, 2), (0, 12, 2)],
 )
 def test_piece_rules(src_len: int, tgt_len: int, code: int) -> None:
-    got = piece_rules(np.array([src_len]), np.array([tgt_len]), PrepareOptions())
+    got = piece_rules(np.array([src_len]), np.array([tgt_len]), PrepareSettings())
     assert got.tolist() == [code]
 
 

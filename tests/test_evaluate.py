@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from nmt_cli.cli import app
 from nmt_cli.errors import UsageError
 from nmt_cli.evaluate import (
-    ScoreOptions,
+    ScoreSettings,
     gate_failures,
     parse_fail_under,
     parse_metrics,
@@ -235,7 +235,7 @@ def test_per_sentence_to_stdout_keeps_stdout_pure(pair):
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.text(alphabet="ab .,\u00e9\u2581", max_size=12), min_size=1, max_size=8))
 def test_one_sentence_row_per_line_empty_lines_included(lines):
-    rows = per_sentence_scores(lines, [lines], ScoreOptions())
+    rows = per_sentence_scores(lines, [lines], ScoreSettings())
     assert [r["id"] for r in rows] == list(range(1, len(lines) + 1))
 
 
@@ -281,7 +281,7 @@ def test_parse_fail_under_refuses(spec):
 def test_gate_treats_ter_bar_as_a_maximum(pair):
     ref, hyp = pair
     lines = ref.read_text().splitlines()
-    scores = score_corpus(hyp.read_text().splitlines(), [lines], ScoreOptions())
+    scores = score_corpus(hyp.read_text().splitlines(), [lines], ScoreSettings())
     ter = next(s for s in scores if s.key == "ter").score
     assert gate_failures(scores, {"ter": ter + 0.01}) == []
     assert gate_failures(scores, {"ter": ter}) == []  # equal to the bar passes
@@ -448,7 +448,7 @@ class FakeTranslateOptions:
 class FakeTranslate:
     """Stands in for nmt_cli.translate: 'translates' by swapping the first two words."""
 
-    TranslateOptions = FakeTranslateOptions
+    DecodeSettings = FakeTranslateOptions
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, FakeTranslateOptions]] = []

@@ -7,9 +7,9 @@ import torch
 
 from nmt_cli import attention
 from nmt_cli.attention import BahdanauAttention, masked_softmax
-from nmt_cli.config import ModelConfig
 from nmt_cli.decoder import gru_gates
 from nmt_cli.model import Seq2Seq, init_weights
+from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import BOS_ID, PAD_ID
 
 
@@ -25,7 +25,7 @@ def batch(seed: int = 0, vocab: int = 30) -> tuple[torch.Tensor, torch.Tensor, t
 
 
 def model(**kw: object) -> Seq2Seq:
-    cfg = ModelConfig(
+    cfg = ModelSettings(
         **{
             "emb": 16,
             "enc_hidden": 12,

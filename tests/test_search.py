@@ -9,13 +9,14 @@ import torch
 
 from nmt_cli.batching import source_batch
 from nmt_cli.search import beam_search, greedy
-from nmt_cli.translate import TranslateOptions, Translator, load_model
+from nmt_cli.settings import DecodeSettings
+from nmt_cli.translate import Translator, load_model
 
 
 @pytest.fixture(scope="module")
 def loaded(run_dir: Path):  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)
-    return load_model(run_dir, TranslateOptions())
+    return load_model(run_dir, DecodeSettings())
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,11 @@ def test_greedy_equals_beam_one(loaded, sources) -> None:  # type: ignore[no-unt
 @pytest.mark.parametrize("beam", [1, 4])
 def test_batch_of_one_equals_batch_of_n(loaded, sources, beam: int) -> None:  # type: ignore[no-untyped-def]
     model, tok = loaded
-    translator = Translator(model, tok, TranslateOptions(beam=beam, batch_size=len(sources)))
+    translator = Translator(model, tok, DecodeSettings(beam=beam, batch_size=len(sources)))
     lines = [tok.src.Decode(s) for s in sources]
     together = [r.text for r in translator.translate(lines)]
     one_by_one = [
-        Translator(model, tok, TranslateOptions(beam=beam, batch_size=1)).translate([ln])[0].text
+        Translator(model, tok, DecodeSettings(beam=beam, batch_size=1)).translate([ln])[0].text
         for ln in lines
     ]
     assert together == one_by_one

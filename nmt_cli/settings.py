@@ -1,0 +1,345 @@
+"""Every command's settings, in one place: typed, frozen dataclasses.
+
+The command line builds them from its parsed options in one call (:func:`build`: options named like
+the fields); a config file will later build them the same way from a mapping. Choice-valued fields are
+``Literal`` types: Typer checks them when the command line is parsed (a usage error, exit 2, choices
+shown in ``--help``), and :func:`check_choices` checks them again for settings built any other way.
+Numeric ranges and combinations are checked in ``__post_init__`` (``UsageError``, exit 2).
+
+``ModelSettings`` and ``TrainSettings`` are saved into every checkpoint (``dataclasses.asdict``) and read
+back with :func:`build`, which ignores keys written by a newer version.
+
+Imports nothing heavy: ``nmt --help`` loads this module.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from nmt_cli.errors import UsageError
+
+S = TypeVar("S")
+
+# ---------------------------------------------------------------------------------------------- choices
+
+Cell = Literal["gru", "lstm"]
+Placement = Literal["bahdanau", "post"]  # bahdanau: query s(t-1), context into the cell | post: query s(t)
+OutputVocab = Literal["seen", "all"]
+Optimizer = Literal["adam", "adamw"]
+Schedule = Literal["constant", "plateau", "rsqrt"]
+ValidMetric = Literal["bleu", "chrf", "loss"]
+Device = Literal["auto", "cpu", "cuda"]
+SpmModel = Literal["unigram", "bpe"]
+LongInput = Literal["crop", "split"]
+AlignLevel = Literal["word", "piece"]
+Quantize = Literal["none", "int8", "bf16"]
+WhichCheckpoint = Literal["best", "last"]
+# sacreBLEU's BLEU tokenizers (sacrebleu.metrics.BLEU.TOKENIZERS; a test keeps the two equal).
+Tokenize = Literal[
+    "none", "zh", "13a", "intl", "char", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200"
+]
+METRICS = ("bleu", "chrf", "chrf++", "ter")
+
+
+def build(cls: type[S], options: Mapping[str, Any], **derived: Any) -> S:
+    """Settings ``cls`` from a mapping of values named like its fields (other keys are ignored).
+
+    ``derived`` sets the few fields whose option is spelled for users rather than like the field
+    (``--separate-vocab`` -> ``joint_vocab``). Used for parsed options and for saved configs alike.
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{**{k: v for k, v in options.items() if k in names}, **derived})
+
+
+def to_dict(settings: Any) -> dict[str, Any]:
+    return asdict(settings)
+
+
+@cache
+def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> allowed values, for every field typed with a Literal (or an optional one)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        if len(args) == 1 and typing.get_origin(args[0]) is Literal:
+            out[name] = typing.get_args(args[0])
+        elif typing.get_origin(hint) is Literal:
+            out[name] = typing.get_args(hint)
+    return out
+
+
+def check_choices(settings: Any) -> None:
+    """Refuse a value outside its Literal choices (the command line refuses them while parsing)."""
+    for name, allowed in _choices(type(settings)).items():
+        value = getattr(settings, name)
+        if value is not None and value not in allowed:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, not {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where the parallel data comes from (exactly one of train / tsv / hf)."""
+
+    train: tuple[Path, Path] | None = None
+    dev: tuple[Path, Path] | None = None
+    test: tuple[Path, Path] | None = None
+    tsv: Path | None = None
+    columns: str = "0,1"
+    hf: str | None = None
+    hf_config: str | None = None
+    hf_split: str = "train"
+    hf_dev_split: str | None = None
+    hf_test_split: str | None = None
+    streaming: bool = False
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings given, as JSON values (for the manifest)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[key] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Cleaning rules, tokenizer and held-out sizes of ``nmt prepare`` (recorded in the manifest)."""
+
+    vocab_size: int = 8000
+    joint_vocab: bool = True
+    model_type: SpmModel = "unigram"
+    character_coverage: float = 1.0
+    byte_fallback: bool = True
+    input_sentence_size: int = 1_000_000
+    max_pieces: int = 200
+    max_chars: int = 2000
+    max_ratio: float = 3.0
+    ratio_min_pieces: int = 10
+    drop_copies: bool = True
+    drop_duplicates: bool = True
+    drop_overlap: bool = True
+    dev_size: int = 0
+    test_size: int = 0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+    def rule_texts(self) -> dict[str, str]:
+        """What each rule means, with this run's thresholds (for the report)."""
+        return {
+            "bad_row": "TSV/CSV line without both columns, or unparsable",
+            "empty": "a side is empty or whitespace-only",
+            "control_chars": "a side holds a control character (other than tab)",
+            "too_long_chars": f"a side has more than {self.max_chars} characters",
+            "copy": "source is identical to target",
+            "in_dev_test": "source is also a dev or test source",
+            "duplicate": "exact repeat of an earlier pair",
+            "too_long_pieces": f"a side has more than {self.max_pieces} pieces",
+            "length_ratio": (
+                f"the longer side has over {self.max_ratio:g}x the pieces of the shorter "
+                f"(checked from {self.ratio_min_pieces} pieces)"
+            ),
+            "invalid_utf8": "invalid UTF-8 replaced with U+FFFD (pair kept)",
+            "line_breaks": "line breaks inside a field replaced with spaces (pair kept)",
+        }
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Architecture; together with the vocabulary sizes it rebuilds the model."""
+
+    cell: Cell = "gru"
+    attention: Placement = "bahdanau"
+    input_feeding: bool = False  # feed the previous attentional output (post placement only)
+    emb: int = 256
+    enc_hidden: int = 256  # per direction
+    dec_hidden: int = 512
+    attn_dim: int = 512
+    layers: int = 1
+    dropout: float = 0.2
+    tie_embeddings: bool = False
+    bridge: bool = True
+    restrict_output: bool = True  # output layer over the target pieces seen in training
+    src_vocab: int = 0
+    tgt_vocab: int = 0
+    out_vocab: int = 0  # size of that output vocabulary (0 = tgt_vocab)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if min(self.emb, self.enc_hidden, self.dec_hidden, self.attn_dim, self.layers) < 1:
+            raise UsageError("model sizes and --layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError("--dropout must be in [0, 1)")
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation, validation and stopping."""
+
+    batch_tokens: int = 2000
+    accum: int = 1
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-3
+    warmup: int = 0
+    schedule: Schedule = "plateau"
+    label_smoothing: float = 0.0
+    clip: float = 1.0
+    max_steps: int = 0
+    max_epochs: int = 0
+    max_seconds: float = 0.0
+    valid_every: int = 500
+    save_every: int = 0  # 0 = at every validation
+    log_every: int = 100
+    valid_metric: ValidMetric = "bleu"
+    patience: int = 10
+    keep_last: int = 3
+    seed: int = 1
+    threads: int = 0
+    device: Device = "auto"
+    bf16: bool = False
+    max_nan_skips: int = 5
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.batch_tokens < 1 or self.accum < 1 or self.valid_every < 1:
+            raise UsageError("--batch-tokens, --accum and --valid-every must be positive")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UsageError("--label-smoothing must be in [0, 1)")
+
+    # Keys that may change on resume without changing the run (stopping limits, speed knobs).
+    RESUMABLE_CHANGES = (
+        "max_steps",
+        "max_epochs",
+        "max_seconds",
+        "threads",
+        "device",
+        "patience",
+        "log_every",
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'30m' -> 1800.0; '' -> 0.0 (no limit)."""
+    if not text:
+        return 0.0
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"--max-time: cannot read {text!r}; use e.g. 90s, 30m, 2h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+# ---------------------------------------------------------------------------------------------- decode
+
+
+# Measured on 2 cores (bible dev, benchmark model): beam 5 peaks at 24-32 sentences a batch, greedy at
+# 128-160; both are about 160 rows (sentences x beam) in the decoder's matrix products.
+ROWS_PER_BATCH = 160
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How ``translate`` (and ``evaluate -m``, and validation) turn sources into output lines."""
+
+    beam: int = 1
+    alpha: float = 0.6
+    nbest: int = 1
+    batch_size: int = 0  # sentences per batch; 0 = about ROWS_PER_BATCH hypotheses (ROWS_PER_BATCH / beam)
+    max_src_len: int = 250
+    long_input: LongInput = "crop"
+    max_len_ratio: float = 2.0
+    max_len: int = 400
+    show_attention: bool = False
+    heatmap_words: bool = False
+    align: bool = False
+    align_level: AlignLevel = "word"
+    json_out: bool = False
+    attention_matrix: bool = False
+    strict_utf8: bool = False
+    threads: int = 0
+    quantize: Quantize = "none"
+    checkpoint: WhichCheckpoint = "best"
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.beam < 1 or self.nbest < 1 or self.batch_size < 0:
+            raise UsageError("--beam and --nbest must be at least 1, --batch-size at least 0")
+        if self.nbest > self.beam:
+            raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
+        if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
+            raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
+
+    @property
+    def sentences_per_batch(self) -> int:
+        return self.batch_size or max(1, ROWS_PER_BATCH // self.beam)
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How to score; ``lowercase`` applies to BLEU and chrF, ``tokenize`` to BLEU (as in sacreBLEU)."""
+
+    metrics: tuple[str, ...] = ("bleu", "chrf", "ter")
+    lowercase: bool = False
+    tokenize: Tokenize | None = None
+    width: int = 1  # decimals, like sacrebleu's --width
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise UsageError(f"--metrics: choose from {', '.join(METRICS)} (comma-separated)")
+        if not 0 <= self.width <= 10:
+            raise UsageError("--width must be between 0 and 10")
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """``"bleu,chrf"`` -> ``("bleu", "chrf")``; unknown names are a usage error, repeats are dropped."""
+    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [key for key in keys if key not in METRICS]
+    if unknown or not keys:
+        raise UsageError(f"--metrics {text!r}: choose from {', '.join(METRICS)} (comma-separated)")
+    return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """What ``nmt evaluate`` reads and writes. Hypotheses come from ``hyp`` or ``systems``; with
+    ``evaluate -m`` the command layer translates first and passes the lines in."""
+
+    refs: tuple[str, ...] = ()
+    hyp: str | None = None
+    systems: tuple[str, ...] = ()
+    score: ScoreSettings = ScoreSettings()
+    json_out: bool = False
+    quiet: bool = False
+    fail_under: str = ""
+    per_sentence: str | None = None
+    bootstrap_samples: int = 1000
