@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nmt_cli.encoded import EncodedSplit
+from nmt_cli.data.encoded import EncodedSplit
 from nmt_cli.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 

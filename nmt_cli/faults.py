@@ -1,7 +1,17 @@
-"""Fault injection points, so tests can kill or starve a real run at an exact place.
+"""Fault injection, so tests can kill, interrupt or starve a real run at an exact place.
 
-``NMT_FAULT=NAME@STEP`` arms fault NAME at training step STEP (e.g. ``kill-after-save@30``).
-Unset in normal use; reading one environment variable is all it costs.
+One environment variable arms one fault; unset in normal use, and reading it is all a check costs::
+
+    NMT_FAULT=NAME@STEP       fault NAME at training step STEP       (kill-after-save@30)
+    NMT_FAULT=NAME@every      fault NAME at every step               (enospc-save@every)
+    NMT_FAULT=NAME            at point NAME, send this process SIGKILL (prepare-staged)
+    NMT_FAULT=NAME:SIGNAL     at point NAME, send it SIGSIGNAL instead (prepare-tokenizer:INT)
+
+Step faults are asked for with :func:`armed` or :func:`once` by code that knows its step, and the caller
+decides what the fault does (:func:`kill_self`, raise :func:`disk_full`, a NaN loss...). Point faults
+act by themselves: :func:`point` sends the signal. The points of ``nmt prepare`` are ``prepare-staged``,
+``prepare-tokenizer``, ``prepare-encoded`` (after each pass) and ``prepare-rename`` (before the finished
+directory is moved into place).
 """
 
 from __future__ import annotations
@@ -10,18 +20,12 @@ import errno
 import os
 import signal
 
+ENV = "NMT_FAULT"
+
 
 def armed(name: str, step: int) -> bool:
     """True when fault ``name`` is armed for ``step`` (``NAME@STEP``) or for every step (``NAME@every``)."""
-    return os.environ.get("NMT_FAULT", "") in (f"{name}@{step}", f"{name}@every")
-
-
-def kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def disk_full(path: str) -> OSError:
-    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    return os.environ.get(ENV, "") in (f"{name}@{step}", f"{name}@every")
 
 
 _fired: set[str] = set()
@@ -31,10 +35,27 @@ def once(name: str, step: int) -> bool:
     """Like :func:`armed`, but a ``NAME@STEP`` fault fires only the first time it is reached."""
     if not armed(name, step):
         return False
-    if os.environ.get("NMT_FAULT") == f"{name}@every":
+    if os.environ.get(ENV) == f"{name}@every":
         return True
     key = f"{name}@{step}"
     if key in _fired:
         return False
     _fired.add(key)
     return True
+
+
+def point(name: str) -> None:
+    """Send this process the armed signal when the fault is point ``name`` (``NAME`` or ``NAME:SIGNAL``)."""
+    wanted, _, sig = os.environ.get(ENV, "").partition(":")
+    if wanted == name:
+        os.kill(os.getpid(), signal.Signals[f"SIG{sig or 'KILL'}"])
+
+
+def kill_self() -> None:
+    """End this process at once with SIGKILL, as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def disk_full(path: str) -> OSError:
+    """The error a write to ``path`` raises when the disk is full (ENOSPC), to be raised by the caller."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt_cli.demo import write_demo_corpus
+from nmt_cli.data.demo.grammar import write_demo_corpus
 from nmt_cli.settings import ModelSettings, PrepareSettings, SourceSettings, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
-    from nmt_cli.prepare import prepare_data
+    from nmt_cli.data.prepare import prepare_data
 
     out = tmp_path_factory.mktemp("data") / "data"
     spec = SourceSettings(

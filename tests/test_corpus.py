@@ -1,4 +1,4 @@
-"""Readers, cleaning rules, dedup and carving (nmt_cli.corpus), and the encoded split files (encoded.py)."""
+"""Readers, cleaning rules, dedup and carving (nmt_cli.data), and the encoded split files (encoded.py)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nmt_cli.corpus import (
+from nmt_cli.data.encoded import EncodedSplit, SplitWriter
+from nmt_cli.data.readers import Chunk, decode_chunk, read_file_pair, read_table
+from nmt_cli.data.report import SplitReport
+from nmt_cli.data.rules import (
     DEV,
     DROPPED,
     TEST,
     TRAIN,
-    Chunk,
-    SplitReport,
     carve,
     clean_chunk,
-    decode_chunk,
     first_occurrences,
     pair_hashes,
     piece_rules,
-    read_file_pair,
-    read_table,
     source_hashes,
 )
-from nmt_cli.encoded import EncodedSplit, SplitWriter
 from nmt_cli.errors import DataError, UsageError
 from nmt_cli.settings import PrepareSettings
 
@@ -278,7 +275,7 @@ def test_split_writer_batches_equal_single_adds(tmp_path: Path) -> None:
 
 
 def test_offsets_are_built_in_blocks(tmp_path: Path) -> None:
-    from nmt_cli import encoded
+    from nmt_cli.data import encoded
 
     lengths = np.array([[1, 2], [3, 0], [0, 4], [5, 6], [7, 8]], dtype="<i8")
     (tmp_path / "l").write_bytes(lengths.tobytes())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt_cli import demo
+from nmt_cli.data.demo import grammar, lexicon, phrases
 
 SPLITS = ("train", "dev", "test")
 Corpus = dict[str, list[tuple[str, str]]]
@@ -22,14 +22,14 @@ def read_corpus(out_dir: Path) -> Corpus:
         assert len(src) == len(tgt)
         assert not any(line.endswith(" .") for line in src + tgt), "files hold detokenized text"
         pairs = zip(src[:-1], tgt[:-1], strict=True)
-        corpus[split] = [(demo.tokenize(s), demo.tokenize(t)) for s, t in pairs]
+        corpus[split] = [(grammar.tokenize(s), grammar.tokenize(t)) for s, t in pairs]
     return corpus
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, int], Corpus]:
     out_dir = tmp_path_factory.mktemp("demo") / "nested" / "corpus"
-    info = demo.write_demo_corpus(out_dir)
+    info = grammar.write_demo_corpus(out_dir)
     return info, read_corpus(out_dir)
 
 
@@ -40,11 +40,11 @@ def corpus(written: tuple[dict[str, int], Corpus]) -> Corpus:
 
 def held_out_bigrams(seed: int = 13) -> tuple[set[str], set[str]]:
     """Source bigrams 'red car(s)' and target bigrams 'coche(s) rojo(s)' of the held-out combinations."""
-    nouns = {noun.en: noun for noun in demo.NOUNS}
-    adjs = {adj.en: adj for adj in demo.ADJECTIVES}
+    nouns = {noun.en: noun for noun in lexicon.NOUNS}
+    adjs = {adj.en: adj for adj in lexicon.ADJECTIVES}
     src: set[str] = set()
     tgt: set[str] = set()
-    for adj_en, noun_en in demo.held_out_combos(seed):
+    for adj_en, noun_en in grammar.held_out_combos(seed):
         noun, adj = nouns[noun_en], adjs[adj_en]
         src |= {f"{adj_en} {noun.en}", f"{adj_en} {noun.en_pl}"}
         tgt |= {f"{noun.es} {adj.es[noun.fem]}", f"{noun.es_pl} {adj.es[2 + noun.fem]}"}
@@ -60,7 +60,7 @@ def test_counts_and_files(written: tuple[dict[str, int], Corpus]) -> None:
     info, corpus = written
     assert {split: len(corpus[split]) for split in SPLITS} == {"train": 20000, "dev": 500, "test": 500}
     assert {split: info[split] for split in SPLITS} == {"train": 20000, "dev": 500, "test": 500}
-    assert info["held_out_combos"] == len(demo.held_out_combos()) > 0
+    assert info["held_out_combos"] == len(grammar.held_out_combos()) > 0
     for pairs in corpus.values():
         for src, tgt in pairs:
             assert src and tgt and "\r" not in src + tgt
@@ -70,7 +70,7 @@ def test_counts_and_files(written: tuple[dict[str, int], Corpus]) -> None:
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     sizes = {"n_train": 2000, "n_dev": 100, "n_test": 100}
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        demo.write_demo_corpus(tmp_path / name, seed=seed, **sizes)
+        grammar.write_demo_corpus(tmp_path / name, seed=seed, **sizes)
     for split in SPLITS:
         for lang in ("en", "es"):
             a, b, c = ((tmp_path / d / f"{split}.{lang}").read_bytes() for d in "abc")
@@ -79,8 +79,8 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
 
 
 def test_generate_pairs_is_seeded() -> None:
-    assert demo.generate_pairs(200, random.Random(1)) == demo.generate_pairs(200, random.Random(1))
-    assert demo.generate_pairs(200, random.Random(1)) != demo.generate_pairs(200, random.Random(2))
+    assert grammar.generate_pairs(200, random.Random(1)) == grammar.generate_pairs(200, random.Random(1))
+    assert grammar.generate_pairs(200, random.Random(1)) != grammar.generate_pairs(200, random.Random(2))
 
 
 def test_vocabulary_size(corpus: Corpus) -> None:
@@ -105,7 +105,7 @@ def test_pairs_unique_and_translation_is_a_function(corpus: Corpus) -> None:
 
 
 def test_translation_is_a_function_with_repeats() -> None:
-    pairs = demo.generate_pairs(40000, random.Random(0))
+    pairs = grammar.generate_pairs(40000, random.Random(0))
     translation: dict[str, str] = {}
     for src, tgt in pairs:
         assert translation.setdefault(src, tgt) == tgt, src
@@ -126,7 +126,7 @@ def test_test_and_dev_are_unseen_combinations(corpus: Corpus) -> None:
 
 def test_held_out_words_still_occur_in_train(corpus: Corpus) -> None:
     train_words = {w for src, _ in corpus["train"] for w in src.split()}
-    for adj, noun in demo.held_out_combos():
+    for adj, noun in grammar.held_out_combos():
         assert adj in train_words and noun in train_words
 
 
@@ -154,13 +154,13 @@ def test_every_dev_and_test_word_occurs_in_train(corpus: Corpus) -> None:
     ],
 )
 def test_noun_phrase_reordering_and_agreement(english: str, spanish: str) -> None:
-    assert demo.translate_phrase(english) == spanish
+    assert phrases.translate_phrase(english) == spanish
 
 
 @pytest.mark.parametrize("bad", ["a red cars", "red the car", "the car red", "a old map", "the red and car"])
 def test_noun_phrase_outside_the_grammar_is_refused(bad: str) -> None:
     with pytest.raises((ValueError, KeyError)):
-        demo.translate_phrase(bad)
+        phrases.translate_phrase(bad)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ def test_noun_phrase_outside_the_grammar_is_refused(bad: str) -> None:
     ],
 )
 def test_clause_agreement(subject: str, verb: str, obj: str | None, english: str, spanish: str) -> None:
-    assert demo.translate_clause(subject, verb, obj) == (english, spanish)
+    assert phrases.translate_clause(subject, verb, obj) == (english, spanish)
 
 
 def test_corpus_exercises_the_grammar(corpus: Corpus) -> None:

@@ -23,7 +23,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # before anything imports dat
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 from nmt_cli.cli import app  # noqa: E402
-from nmt_cli.encoded import DataDir  # noqa: E402
+from nmt_cli.data.encoded import DataDir  # noqa: E402
 
 runner = CliRunner()
 SRC, TGT = "xx", "yy"  # language codes of the generated corpus
@@ -323,11 +323,10 @@ FAULT_OPTS = ["--max-chars", "800", "--max-pieces", "100", *VOCAB]
 def test_injected_faults_are_counted_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    from nmt_cli import corpus
-    from nmt_cli import prepare as prepare_module
+    from nmt_cli.data import hf, readers, text
 
-    monkeypatch.setattr(corpus, "CHUNK", chunk)
-    monkeypatch.setattr(prepare_module, "CHUNK", chunk)
+    for module in (readers, hf, text):  # every module that reads in chunks
+        monkeypatch.setattr(module, "CHUNK", chunk)
     args, expect, survivors = fault_corpus(tmp_path)
     n_lines = (tmp_path / f"train.{SRC}").read_bytes().count(b"\n") + 1
     result = prepare(tmp_path / "data", *args, *FAULT_OPTS)
@@ -486,7 +485,7 @@ def run_prepare(
 def test_sigkill_midway_leaves_no_directory_and_rerun_succeeds(tmp_path: Path, point: str) -> None:
     args = [*write_pair(tmp_path, clean_pairs(400)), *VOCAB, "--dev-size", "20"]
     out = tmp_path / "data"
-    killed = run_prepare(out, args, {"NMT_PREPARE_KILL_AT": point})
+    killed = run_prepare(out, args, {"NMT_FAULT": f"prepare-{point}"})
     assert killed.returncode == -9, killed.stderr
     assert not out.exists()
     stale = [p for p in tmp_path.iterdir() if p.name.startswith(".data.prepare-")]
@@ -499,7 +498,7 @@ def test_sigkill_midway_leaves_no_directory_and_rerun_succeeds(tmp_path: Path, p
 
 def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
     args = [*write_pair(tmp_path, clean_pairs(300)), *VOCAB]
-    done = run_prepare(tmp_path / "data", args, {"NMT_PREPARE_KILL_AT": "tokenizer:INT"})
+    done = run_prepare(tmp_path / "data", args, {"NMT_FAULT": "prepare-tokenizer:INT"})
     assert done.returncode == 130 and done.stderr.strip() == "nmt: error: interrupted"
     assert leftovers(tmp_path) == ["train.xx", "train.yy"]
 
@@ -507,7 +506,7 @@ def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
 def test_a_running_prepare_is_not_mistaken_for_a_stale_one(tmp_path: Path) -> None:
     import fcntl
 
-    from nmt_cli.prepare import LOCK, _remove_stale
+    from nmt_cli.data.staging import LOCK, _remove_stale
 
     busy, dead = tmp_path / ".data.prepare-busy", tmp_path / ".data.prepare-dead"
     for d in (busy, dead):

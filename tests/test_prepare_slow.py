@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt_cli.encoded import DataDir
+from nmt_cli.data.encoded import DataDir
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 pytestmark = [

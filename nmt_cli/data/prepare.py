@@ -14,223 +14,127 @@ duplicates, 8 more for carving dev/test, 1 for routing pairs to splits):
 2. train SentencePiece on the staged training pairs;
 3. encode the staged pairs in large batches, apply the piece rules, write ids.
 
-Everything is written into a hidden sibling directory (``.DATA.prepare-*``) and renamed into place at
-the end, so a crash, Ctrl-C or SIGKILL never leaves a half-written DATA. A staging directory left by a
-killed run is recognised by its free lock file and removed by the next run.
-
-Test hook: ``NMT_PREPARE_KILL_AT=POINT[:SIGNAL]`` makes the process send itself SIGNAL (default KILL)
-at POINT, one of ``staged``, ``tokenizer``, ``encoded``, ``rename``.
+All of it happens in a staging directory renamed into place at the end (see staging.py). For tests,
+``NMT_FAULT=prepare-staged``, ``prepare-tokenizer``, ``prepare-encoded`` (after each pass) and
+``prepare-rename`` stop the run there with a signal (see faults.py).
 """
 
 from __future__ import annotations
 
-import fcntl
-import glob
-import json
-import os
-import platform
-import shutil
-import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from importlib import metadata
-from itertools import compress, islice
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from nmt_cli import __version__
-from nmt_cli.corpus import (
-    CHUNK,
+from nmt_cli import faults
+from nmt_cli.data.encoded import SplitWriter
+from nmt_cli.data.readers import Chunk
+from nmt_cli.data.records import write_records
+from nmt_cli.data.report import SplitReport
+from nmt_cli.data.rules import (
     DEV,
     DROPPED,
     PIECE_RULE_NAMES,
-    RULES,
     TEST,
     TRAIN,
-    Chunk,
-    SplitReport,
     carve,
-    check_spec,
     clean_chunk,
+    expected_rules,
     first_occurrences,
-    held_out_chunks,
-    hf_local_files,
     pair_hashes,
     piece_rules,
     source_hashes,
-    train_chunks,
 )
-from nmt_cli.durable import fsync_path, sha256_file, umask
-from nmt_cli.encoded import SplitWriter
-from nmt_cli.errors import DataError, UsageError
+from nmt_cli.data.sources import check_spec, held_out_chunks, train_chunks
+from nmt_cli.data.staging import staging_dir
+from nmt_cli.data.text import Staged, TextPair
+from nmt_cli.errors import DataError
 from nmt_cli.settings import PrepareSettings, SourceSettings
 from nmt_cli.tokenizer import SpmSettings, Tokenizer, train_spm
 
-KILL_ENV = "NMT_PREPARE_KILL_AT"
-LOCK = ".lock"
-STALE_UNLOCKED_S = 600  # a staging dir without a lock file is stale after this long
 SPLIT_CODES = {TRAIN: "train", DEV: "dev", TEST: "test"}
 Log = Callable[[str], None]
 
 
-def fault_point(name: str) -> None:
-    """Test hook: die (or get a signal) at a named point when ``NMT_PREPARE_KILL_AT`` says so."""
-    wanted = os.environ.get(KILL_ENV, "")
-    point, _, sig = wanted.partition(":")
-    if point == name:
-        os.kill(os.getpid(), getattr(signal, f"SIG{sig or 'KILL'}"))
+@dataclass
+class _Run:
+    """One preparation: its settings, its staging directory, the reports it fills and where it logs."""
+
+    spec: SourceSettings
+    opts: PrepareSettings
+    tmp: Path
+    say: Log
+    reports: dict[str, SplitReport] = field(default_factory=lambda: {"train": SplitReport()})
+
+    @property
+    def train_report(self) -> SplitReport:
+        return self.reports["train"]
+
+    @property
+    def carved(self) -> list[str]:
+        """The held-out splits carved out of the training data (``--dev-size``/``--test-size``)."""
+        sizes = (("dev", self.opts.dev_size), ("test", self.opts.test_size))
+        return [name for name, size in sizes if size > 0]
 
 
-# ---------------------------------------------------------------- atomic output directory
+def prepare_data(
+    spec: SourceSettings, opts: PrepareSettings, out: Path, log: Log | None = None
+) -> dict[str, Any]:
+    """Run the whole preparation; returns the filter report (also written to DATA/report.json)."""
+    check_spec(spec, opts)
+    with staging_dir(out) as tmp:
+        run = _Run(spec, opts, tmp, log or (lambda _message: None))
+        given, staged, route = _read_pass(run)
+        faults.point("prepare-staged")
+        tok = _tokenizer_pass(run, staged, route)
+        faults.point("prepare-tokenizer")
+        writers = _encode_pass(run, given, staged, route, tok)
+        faults.point("prepare-encoded")
+        return write_records(spec, opts, tmp, run.reports, writers, tok)
 
 
-@contextmanager
-def staging_dir(out: Path) -> Iterator[Path]:
-    """A hidden sibling of ``out`` that becomes ``out`` on success and vanishes on failure."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out} already exists; choose another --out or remove it")
-    made = _make_parents(out.parent)
-    lock: IO[str] | None = None
-    tmp: Path | None = None
-    try:
-        _remove_stale(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
-        lock = open(tmp / LOCK, "w")
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        tmp.chmod(0o777 & ~umask())
-        yield tmp
-        _fsync_tree(tmp)
-        fault_point("rename")
-        try:
-            os.replace(tmp, out)  # replaces an empty directory, fails on anything else
-        except OSError as err:
-            raise DataError(f"{out}: cannot move the finished data into place ({err.strerror})") from None
-        (out / LOCK).unlink()
-        fsync_path(out.parent)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for directory in made:
-            try:
-                directory.rmdir()
-            except OSError:
-                break
-        raise
-    finally:
-        if lock is not None:
-            lock.close()
+# ---------------------------------------------------------------- pass 1: read, clean, stage
 
 
-def _make_parents(parent: Path) -> list[Path]:
-    """Create ``parent`` and its missing ancestors; return those created, deepest first."""
-    made, p = [], parent
-    while not p.exists():
-        made.append(p)
-        p = p.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    return made
+def _read_pass(run: _Run) -> tuple[dict[str, TextPair], Staged, np.ndarray]:
+    """Stage the given dev/test and the cleaned training pairs; return them and each staged pair's route."""
+    t0 = time.monotonic()
+    report, opts = run.train_report, run.opts
+    given, held_out = _stage_given(run)
+    report.expect(expected_rules(run.spec, opts, bool(given)), ["invalid_utf8"])
+    staged = Staged(run.tmp)
+    route = _stage_train(run, staged, held_out if opts.drop_overlap else set())
+    counts = {SPLIT_CODES[c]: int(n) for c, n in zip(*np.unique(route, return_counts=True)) if c >= 0}
+    report.carved_out = {name: counts.get(name, 0) for name in run.carved}
+    if not counts.get("train"):
+        moved = sum(report.carved_out.values())
+        if moved:
+            raise DataError(
+                f"--dev-size/--test-size take all {moved:,} cleaned pairs; nothing is left to train on"
+            )
+        raise _no_pairs_left(report)
+    left = f"{counts['train']:,} left for training"
+    run.say(f"read {report.total:,} pairs, {left} ({time.monotonic() - t0:.1f} s)")
+    return given, staged, route
 
 
-def _remove_stale(out: Path) -> None:
-    """Remove staging directories of killed runs: their lock file is no longer held."""
-    for stale in out.parent.glob(f".{glob.escape(out.name)}.prepare-*"):
-        try:
-            with open(stale / LOCK, "rb") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a running prepare holds it
-        except FileNotFoundError:
-            try:
-                if time.time() - stale.stat().st_mtime < STALE_UNLOCKED_S:
-                    continue  # just created, or just renamed
-            except FileNotFoundError:
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.iterdir():
-        if path.is_file():
-            fsync_path(path)
-    fsync_path(directory)
-
-
-# ---------------------------------------------------------------- text on disk
-
-
-class TextPair:
-    """Two aligned text files, one sentence a line (the text never holds a ``\\n``)."""
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.src_path, self.tgt_path = directory / f"{name}.src", directory / f"{name}.tgt"
-        self.count = 0
-
-    @contextmanager
-    def writer(self) -> Iterator[Callable[[list[str], list[str]], None]]:
-        with (
-            open(self.src_path, "w", encoding="utf-8", newline="\n") as fs,
-            open(self.tgt_path, "w", encoding="utf-8", newline="\n") as ft,
-        ):
-
-            def write(src: list[str], tgt: list[str]) -> None:
-                if src:
-                    fs.write("\n".join(src) + "\n")
-                    ft.write("\n".join(tgt) + "\n")
-                    self.count += len(src)
-
-            yield write
-
-    def chunks(self) -> Iterator[tuple[list[str], list[str]]]:
-        with (
-            open(self.src_path, encoding="utf-8", newline="\n") as fs,
-            open(self.tgt_path, encoding="utf-8", newline="\n") as ft,
-        ):
-            while src := [line[:-1] for line in islice(fs, CHUNK)]:
-                yield src, [line[:-1] for line in islice(ft, CHUNK)]
-
-    def remove(self) -> None:
-        self.src_path.unlink()
-        self.tgt_path.unlink()
-
-
-class Staged(TextPair):
-    """Training pairs that passed the text rules, with their input line numbers (int64 file)."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory, ".staged")
-        self.lines_path = directory / ".staged.lines"
-
-    @contextmanager
-    def appender(self) -> Iterator[Callable[[Chunk], None]]:
-        with self.writer() as write, open(self.lines_path, "wb") as fl:
-
-            def append(chunk: Chunk) -> None:
-                write(chunk.src, chunk.tgt)
-                fl.write(np.asarray(chunk.lines, dtype="<i8").tobytes())
-
-            yield append
-
-    def staged_chunks(self) -> Iterator[tuple[int, Chunk]]:
-        """(index of the first pair, chunk), in order."""
-        start = 0
-        with open(self.lines_path, "rb") as fl:
-            for src, tgt in self.chunks():
-                lines = np.fromfile(fl, dtype="<i8", count=len(src)).tolist()
-                yield start, Chunk(lines, src, tgt)
-                start += len(src)
-
-    def remove(self) -> None:
-        super().remove()
-        self.lines_path.unlink()
-
-
-# ---------------------------------------------------------------- the passes
+def _stage_given(run: _Run) -> tuple[dict[str, TextPair], set[str]]:
+    """Dev/test splits the user gave: staged as text; returns them and their (stripped) sources."""
+    given: dict[str, TextPair] = {}
+    sources: set[str] = set()
+    for name in ("dev", "test"):
+        report = SplitReport()
+        chunks = held_out_chunks(run.spec, name, report)
+        if chunks is not None:
+            run.reports[name], given[name] = report, TextPair(run.tmp, name)
+            _stage_held_out(chunks, given[name], sources)
+            report.total = report.kept = given[name].count
+    return given, sources
 
 
 def _stage_held_out(chunks: Iterator[Chunk], text: TextPair, sources: set[str]) -> None:
@@ -241,15 +145,14 @@ def _stage_held_out(chunks: Iterator[Chunk], text: TextPair, sources: set[str]) 
             sources.update(s.strip() for s in chunk.src)
 
 
-def _stage_train(
-    spec: SourceSettings, opts: PrepareSettings, staged: Staged, report: SplitReport, held_out: set[str]
-) -> np.ndarray:
-    """Pass 1: read, apply the text rules, stage the survivors; return each staged pair's route."""
+def _stage_train(run: _Run, staged: Staged, held_out: set[str]) -> np.ndarray:
+    """Read, apply the text rules, stage the survivors; return each staged pair's route."""
+    opts, report = run.opts, run.train_report
     pair_h: list[np.ndarray] = []
     src_h: list[np.ndarray] = []
     carving = opts.dev_size > 0 or opts.test_size > 0
     with staged.appender() as append:
-        for chunk in train_chunks(spec, report):
+        for chunk in train_chunks(run.spec, report):
             kept = clean_chunk(chunk, opts, report, held_out)
             append(kept)
             if opts.drop_duplicates:
@@ -265,18 +168,20 @@ def _stage_train(
     return route
 
 
-def _train_sentences(staged: Staged, route: np.ndarray, sides: str) -> Iterator[str]:
-    """The training split's sentences of one side (``src``/``tgt``) or both (``both``), from disk."""
-    for start, chunk in staged.staged_chunks():
-        take = (route[start : start + len(chunk)] == TRAIN).tolist()
-        if sides in ("src", "both"):
-            yield from compress(chunk.src, take)
-        if sides in ("tgt", "both"):
-            yield from compress(chunk.tgt, take)
+def _no_pairs_left(report: SplitReport) -> DataError:
+    fired = [(rule, c) for rule, c in report.dropped.items() if c.count]
+    worst = max(fired, key=lambda kv: kv[1].count, default=None)
+    detail = f"; most were dropped as {worst[0]} (first at line {worst[1].lines[0]})" if worst else ""
+    return DataError(f"no training pairs left: {report.total:,} read{detail}")
 
 
-def _train_tokenizer(staged: Staged, route: np.ndarray, opts: PrepareSettings, tmp: Path) -> Tokenizer:
-    """Pass 2: SentencePiece on the training split only (dev/test never shape the vocabulary)."""
+# ---------------------------------------------------------------- pass 2: SentencePiece
+
+
+def _tokenizer_pass(run: _Run, staged: Staged, route: np.ndarray) -> Tokenizer:
+    """SentencePiece on the training split only (dev/test never shape the vocabulary)."""
+    t0 = time.monotonic()
+    opts, tmp = run.opts, run.tmp
     settings = SpmSettings(
         vocab_size=opts.vocab_size,
         model_type=opts.model_type,
@@ -288,31 +193,60 @@ def _train_tokenizer(staged: Staged, route: np.ndarray, opts: PrepareSettings, t
     if opts.joint_vocab:
         proto = train_spm(_train_sentences(staged, route, "both"), settings, "training corpus")
         (tmp / "spm.model").write_bytes(proto)
-        return Tokenizer(proto, proto)
-    src = train_spm(_train_sentences(staged, route, "src"), settings, "source side")
-    tgt = train_spm(_train_sentences(staged, route, "tgt"), settings, "target side")
-    (tmp / "spm.src.model").write_bytes(src)
-    (tmp / "spm.tgt.model").write_bytes(tgt)
-    return Tokenizer(src, tgt)
+        tok = Tokenizer(proto, proto)
+    else:
+        src = train_spm(_train_sentences(staged, route, "src"), settings, "source side")
+        tgt = train_spm(_train_sentences(staged, route, "tgt"), settings, "target side")
+        (tmp / "spm.src.model").write_bytes(src)
+        (tmp / "spm.tgt.model").write_bytes(tgt)
+        tok = Tokenizer(src, tgt)
+    kind = f"{opts.model_type}, {'joint' if tok.joint else 'separate'}, {opts.vocab_size:,} pieces"
+    run.say(f"trained SentencePiece ({kind}) ({time.monotonic() - t0:.1f} s)")
+    return tok
 
 
-def _encode_staged(
-    staged: Staged,
-    route: np.ndarray,
-    tok: Tokenizer,
-    tmp: Path,
-    opts: PrepareSettings,
-    train_report: SplitReport,
-    carved: list[str],
+def _train_sentences(staged: Staged, route: np.ndarray, sides: str) -> Iterator[str]:
+    """The training split's sentences of one side (``src``/``tgt``) or both (``both``), from disk."""
+    for start, chunk in staged.staged_chunks():
+        take = (route[start : start + len(chunk)] == TRAIN).tolist()
+        if sides in ("src", "both"):
+            yield from compress(chunk.src, take)
+        if sides in ("tgt", "both"):
+            yield from compress(chunk.tgt, take)
+
+
+# ---------------------------------------------------------------- pass 3: encode
+
+
+def _encode_pass(
+    run: _Run, given: dict[str, TextPair], staged: Staged, route: np.ndarray, tok: Tokenizer
 ) -> dict[str, SplitWriter]:
-    """Pass 3: encode train (applying the piece rules) and the carved dev/test splits."""
-    writers = {name: SplitWriter(tmp, name) for name in ["train", *carved]}
+    """Encode every split (applying the piece rules to train); return the split writers, closed."""
+    t0 = time.monotonic()
+    report = run.train_report
+    writers = _encode_staged(run, staged, route, tok)
+    staged.remove()
+    for name, text in given.items():
+        writers[name] = _encode_text(text, tok, run.tmp, name)
+    report.kept = len(writers["train"])
+    if not report.kept:
+        raise _no_pairs_left(report)
+    for name in run.carved:
+        run.reports[name] = SplitReport(total=len(writers[name]), kept=len(writers[name]))
+    sizes = ", ".join(f"{name} {len(w):,}" for name, w in writers.items())
+    run.say(f"encoded {sizes} pairs ({time.monotonic() - t0:.1f} s)")
+    return writers
+
+
+def _encode_staged(run: _Run, staged: Staged, route: np.ndarray, tok: Tokenizer) -> dict[str, SplitWriter]:
+    """Encode train (applying the piece rules) and the carved dev/test splits, from the staged pairs."""
+    writers = {name: SplitWriter(run.tmp, name) for name in ["train", *run.carved]}
     with ExitStack() as stack:
-        text_out = {name: stack.enter_context(TextPair(tmp, name).writer()) for name in carved}
+        text_out = {name: stack.enter_context(TextPair(run.tmp, name).writer()) for name in run.carved}
         for start, chunk in staged.staged_chunks():
             r = route[start : start + len(chunk)]
             for i in np.flatnonzero(r == DROPPED).tolist():
-                train_report.drop("duplicate", chunk.lines[i])
+                run.train_report.drop("duplicate", chunk.lines[i])
             for code, name in SPLIT_CODES.items():
                 take = (r == code).tolist()
                 if name not in writers or not any(take):
@@ -321,7 +255,7 @@ def _encode_staged(
                 src_ids, tgt_ids = tok.encode_src(src), tok.encode_tgt(tgt)
                 if code == TRAIN:
                     lines = list(compress(chunk.lines, take))
-                    src_ids, tgt_ids = _piece_filter(src_ids, tgt_ids, lines, opts, train_report)
+                    src_ids, tgt_ids = _piece_filter(src_ids, tgt_ids, lines, run.opts, run.train_report)
                 else:
                     text_out[name](src, tgt)
                 writers[name].add_batch(src_ids, tgt_ids)
@@ -337,6 +271,7 @@ def _piece_filter(
     opts: PrepareSettings,
     report: SplitReport,
 ) -> tuple[list[list[int]], list[list[int]]]:
+    """Drop (and count) the pairs that break a piece rule."""
     n = len(src_ids)
     rules = piece_rules(
         np.fromiter(map(len, src_ids), np.int64, n), np.fromiter(map(len, tgt_ids), np.int64, n), opts
@@ -356,171 +291,3 @@ def _encode_text(text: TextPair, tok: Tokenizer, tmp: Path, name: str) -> SplitW
         writer.add_batch(tok.encode_src(src), tok.encode_tgt(tgt))
     writer.close()
     return writer
-
-
-# ---------------------------------------------------------------- records
-
-
-def _file_entry(path: Path, role: str) -> dict[str, Any]:
-    return {
-        "role": role,
-        "path": str(path.resolve()),
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
-    }
-
-
-def _inputs(spec: SourceSettings) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for role, files in (("train", spec.train), ("dev", spec.dev), ("test", spec.test)):
-        rows += [_file_entry(p, role) for p in files or ()]
-    if spec.tsv:
-        rows.append(_file_entry(spec.tsv, "train"))
-    if spec.hf:
-        splits = {"train": spec.hf_split, "dev": spec.hf_dev_split, "test": spec.hf_test_split}
-        rows.append(
-            {
-                "role": "dataset",
-                "dataset": spec.hf,
-                "config": spec.hf_config,
-                "splits": {k: v for k, v in splits.items() if v},
-                "streaming": spec.streaming,
-            }
-        )
-        rows += [_file_entry(p, "dataset file") for p in hf_local_files(spec.hf)]
-    return rows
-
-
-def _versions(spec: SourceSettings) -> dict[str, str]:
-    packages = ["sentencepiece", "numpy"] + (["datasets", "pyarrow"] if spec.hf else [])
-    return {
-        "nmt": __version__,
-        "python": platform.python_version(),
-        **{name: metadata.version(name) for name in packages},
-    }
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-        fh.write("\n")
-
-
-def _no_pairs_left(report: SplitReport) -> DataError:
-    fired = [(rule, c) for rule, c in report.dropped.items() if c.count]
-    worst = max(fired, key=lambda kv: kv[1].count, default=None)
-    detail = f"; most were dropped as {worst[0]} (first at line {worst[1].lines[0]})" if worst else ""
-    return DataError(f"no training pairs left: {report.total:,} read{detail}")
-
-
-def _expected_rules(spec: SourceSettings, opts: PrepareSettings, held_out: bool) -> list[str]:
-    """The drop rules that apply to this run, each reported even when it drops nothing."""
-    skip = {
-        "bad_row": not spec.tsv,
-        "copy": not opts.drop_copies,
-        "in_dev_test": not (opts.drop_overlap and held_out),
-        "duplicate": not opts.drop_duplicates,
-    }
-    return [rule for rule in RULES if not skip.get(rule, False)]
-
-
-# ---------------------------------------------------------------- the command
-
-
-def _stage_given(
-    spec: SourceSettings, tmp: Path, reports: dict[str, SplitReport]
-) -> tuple[dict[str, TextPair], set[str]]:
-    """Dev/test splits the user gave: staged as text; returns them and their (stripped) sources."""
-    given: dict[str, TextPair] = {}
-    sources: set[str] = set()
-    for name in ("dev", "test"):
-        report = SplitReport()
-        chunks = held_out_chunks(spec, name, report)
-        if chunks is not None:
-            reports[name], given[name] = report, TextPair(tmp, name)
-            _stage_held_out(chunks, given[name], sources)
-            report.total = report.kept = given[name].count
-    return given, sources
-
-
-def _records(
-    spec: SourceSettings,
-    opts: PrepareSettings,
-    tmp: Path,
-    reports: dict[str, SplitReport],
-    writers: dict[str, SplitWriter],
-    tok: Tokenizer,
-) -> dict[str, Any]:
-    """Write report.json and manifest.json (inputs with sha256, settings, counts, versions, file hashes)."""
-    texts = opts.rule_texts()
-    report: dict[str, Any] = {n: reports[n].to_json(texts) for n in ("train", "dev", "test") if n in reports}
-    _write_json(tmp / "report.json", report)
-    manifest = {
-        "format": 1,
-        "inputs": _inputs(spec),
-        "source": spec.describe(),
-        "settings": opts.__dict__,
-        "counts": {
-            name: {"pairs": len(w), "src_pieces": w.tokens[0], "tgt_pieces": w.tokens[1]}
-            for name, w in writers.items()
-        },
-        "vocab": {"joint": tok.joint, "src": tok.src_vocab_size, "tgt": tok.tgt_vocab_size},
-        "versions": _versions(spec),
-        "files": {
-            p.name: sha256_file(p)
-            for p in sorted(tmp.iterdir())
-            if p.is_file() and not p.name.startswith(".")
-        },
-    }
-    _write_json(tmp / "manifest.json", manifest)
-    return report
-
-
-def prepare_data(
-    spec: SourceSettings, opts: PrepareSettings, out: Path, log: Log | None = None
-) -> dict[str, Any]:
-    """Run the whole preparation; returns the filter report (also written to DATA/report.json)."""
-    say = log or (lambda _message: None)
-    check_spec(spec, opts)
-    carved = [name for name, size in (("dev", opts.dev_size), ("test", opts.test_size)) if size > 0]
-    reports = {"train": SplitReport()}
-    train_report = reports["train"]
-    with staging_dir(out) as tmp:
-        t0 = time.monotonic()
-        given, held_out = _stage_given(spec, tmp, reports)
-        train_report.expect(_expected_rules(spec, opts, bool(given)), ["invalid_utf8"])
-        staged = Staged(tmp)
-        route = _stage_train(spec, opts, staged, train_report, held_out if opts.drop_overlap else set())
-        counts = {SPLIT_CODES[c]: int(n) for c, n in zip(*np.unique(route, return_counts=True)) if c >= 0}
-        train_report.carved_out = {name: counts.get(name, 0) for name in carved}
-        if not counts.get("train"):
-            moved = sum(train_report.carved_out.values())
-            if moved:
-                raise DataError(
-                    f"--dev-size/--test-size take all {moved:,} cleaned pairs; nothing is left to train on"
-                )
-            raise _no_pairs_left(train_report)
-        left = f"{counts['train']:,} left for training"
-        say(f"read {train_report.total:,} pairs, {left} ({time.monotonic() - t0:.1f} s)")
-        fault_point("staged")
-
-        t0 = time.monotonic()
-        tok = _train_tokenizer(staged, route, opts, tmp)
-        kind = f"{opts.model_type}, {'joint' if tok.joint else 'separate'}, {opts.vocab_size:,} pieces"
-        say(f"trained SentencePiece ({kind}) ({time.monotonic() - t0:.1f} s)")
-        fault_point("tokenizer")
-
-        t0 = time.monotonic()
-        writers = _encode_staged(staged, route, tok, tmp, opts, train_report, carved)
-        staged.remove()
-        for name, text in given.items():
-            writers[name] = _encode_text(text, tok, tmp, name)
-        train_report.kept = len(writers["train"])
-        if not train_report.kept:
-            raise _no_pairs_left(train_report)
-        for name in carved:
-            reports[name] = SplitReport(total=len(writers[name]), kept=len(writers[name]))
-        sizes = ", ".join(f"{name} {len(w):,}" for name, w in writers.items())
-        say(f"encoded {sizes} pairs ({time.monotonic() - t0:.1f} s)")
-        fault_point("encoded")
-        return _records(spec, opts, tmp, reports, writers, tok)
