@@ -3,12 +3,12 @@
 
 One 2,000-token batch shape (65 sentences x 35 pieces, attention 512), 2 threads, milliseconds
 (median of --repeats after a warm-up; forward and backward where there is one):
-  attention   attention.additive_scores vs autograd over the whole (B, T, S, A) energy tensor
-  encoder     recurrent.bidirectional vs nn.GRU on packed sequences (biGRU 2 x 256)
+  attention   kernels.additive.additive_scores vs autograd over the whole (B, T, S, A) energy tensor
+  encoder     kernels.gru.bidirectional vs nn.GRU on packed sequences (biGRU 2 x 256)
   adam        fused vs foreach Adam over 7.6M parameters (the step only)
   tanh        elementwise tanh over (60, 30, 512) in fp32 vs bf16 (why attention scores stay fp32)
   bf16 shapes a bf16 product (N x 512) @ (512 x 4300) with a new N each call vs the same N again:
-              what oneDNN's per-shape kernel compiling costs (why precision.py pads row counts)
+              what oneDNN's per-shape kernel compiling costs (why kernels/bf16.py pads row counts)
 Prints one JSON object. Run nothing else meanwhile.
 
 usage: bench/train_parts.py [--repeats 10]
@@ -28,7 +28,7 @@ os.environ.setdefault("GOMP_SPINCOUNT", "5000")  # as the CLI does
 import torch  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
-from nmt_cli import attention, recurrent  # noqa: E402
+from nmt_cli.kernels import additive, gru  # noqa: E402
 
 
 def ms(fn: Callable[[], object], repeats: int) -> float:
@@ -51,7 +51,7 @@ def attention_pair(repeats: int) -> dict[str, float]:
         ((torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v) * g).sum().backward()
 
     def blocked() -> None:
-        (attention.additive_scores(q, k, v) * g).sum().backward()
+        (additive.additive_scores(q, k, v) * g).sum().backward()
 
     return {"attention_autograd_ms": ms(full, repeats), "attention_additive_scores_ms": ms(blocked, repeats)}
 
@@ -67,7 +67,7 @@ def encoder_pair(repeats: int) -> dict[str, float]:
         (pad_packed_sequence(out, batch_first=True)[0].sum() + h.sum()).backward()
 
     def scan() -> None:
-        states, h = recurrent.bidirectional(rnn, x, lengths)
+        states, h = gru.bidirectional(rnn, x, lengths)
         (states.sum() + h.sum()).backward()
 
     return {"encoder_packed_nn_gru_ms": ms(packed, repeats), "encoder_recurrent_ms": ms(scan, repeats)}

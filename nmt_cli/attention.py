@@ -1,110 +1,53 @@
-"""Bahdanau (additive) attention with padding masks.
+"""Bahdanau (additive) attention with padding masks (Bahdanau et al., 2015).
 
-score(q, h_i) = v · tanh(W1 q + W2 h_i); weights = masked softmax over i; context = Σ_i w_i h_i.
-``W2 h`` (the key projection) does not depend on the decoder step and is computed once per batch.
+    score(q, h_i) = v · tanh(W_q q + W_k h_i)
+    weights       = softmax of the scores over the real (unmasked) source positions i
+    context       = Σ_i weights_i h_i
 
-The energy tensor tanh(W1 q + W2 h) has one A-vector per (batch, target step, source position):
-tens of millions of numbers for a 2,000-token batch. ``additive_scores`` never materialises it:
-it works through blocks small enough to stay in the CPU cache, keeps only the (B, T, S) scores,
-and recomputes each block in the backward pass (4x faster than autograd over the whole tensor:
-bench/train_parts.py).
+The keys W_k h_i do not depend on the query: ``project_keys`` computes them once per batch.
+``forward`` takes T queries per sentence: the T target steps of teacher forcing, or in search the k
+beams of the sentence, which share its keys and values (never copied k times).
+
+The score line has a fast twin, ``kernels.additive.additive_scores``: the same v · tanh(...) in
+cache-sized blocks, without the (B, T, S, A) tanh tensor. It runs by default (``fast=True``); the
+plain line is what it is tested against (tests/test_model.py, tests/test_kernels.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from nmt_cli.precision import Linear
-
-# Elements of the energy tensor handled at once: ~4 MB of fp32 in training (each block is also
-# recomputed in the backward pass), ~1 MB in search; measured best on 2 cores with 2 MB L2 each.
-BLOCK = 1 << 20
-SEARCH_BLOCK = 1 << 18
+from nmt_cli.kernels.additive import additive_scores
+from nmt_cli.kernels.bf16 import Linear, bmm
 
 
 class BahdanauAttention(nn.Module):
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, fast: bool = True) -> None:
         super().__init__()
-        self.query_proj = Linear(query_dim, attn_dim, bias=True)  # W1 (+ bias)
-        self.key_proj = Linear(key_dim, attn_dim, bias=False)  # W2
-        self.v = Linear(attn_dim, 1, bias=False)
+        self.query_proj = Linear(query_dim, attn_dim, bias=True)  # W_q (+ bias)
+        self.key_proj = Linear(key_dim, attn_dim, bias=False)  # W_k
+        self.v = nn.Linear(attn_dim, 1, bias=False)  # v
+        self.fast = fast
 
     def project_keys(self, memory: Tensor) -> Tensor:
-        """(B, S, K) encoder states -> (B, S, A) keys, once per batch (fp32 even under autocast)."""
+        """memory (B, S, K) encoder states -> keys (B, S, A): W_k h, fp32 even under autocast."""
         return self.key_proj(memory).float()
 
-    def weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """query (R, Q), keys (B, S, A), mask (B, S) True on real positions -> weights (R, S).
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, T, Q), keys (B, S, A) from ``project_keys``, values (B, S, K) encoder states,
+        mask (B, S) True on real positions -> context (B, T, K), weights (B, T, S)."""
+        scores = self.score(self.query_proj(query), keys)  # (B, T, S)
+        weights = masked_softmax(scores, mask.unsqueeze(1))  # exactly 0 on padding
+        return bmm(weights, values), weights  # Σ_i w_i h_i for every query
 
-        R = B·k: k consecutive query rows (the beams of one sentence) share a sentence's keys,
-        which are therefore never copied k times.
-        """
-        batch, rows = keys.size(0), query.size(0)
-        q = self.query_proj(query).view(batch, rows // batch, -1)  # (B, k, A)
-        scores = additive_scores(q, keys, self.v.weight[0])  # (B, k, S)
-        return masked_softmax(scores, mask.unsqueeze(1)).view(rows, -1)
-
-    def weights_all(self, queries: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """queries (B, T, Q) for every target step at once -> weights (B, T, S)."""
-        scores = additive_scores(self.query_proj(queries), keys, self.v.weight[0])
-        return masked_softmax(scores, mask.unsqueeze(1))
+    def score(self, q: Tensor, keys: Tensor) -> Tensor:
+        """q (B, T, A) projected queries, keys (B, S, A) -> scores (B, T, S) = v · tanh(q_t + k_s)."""
+        if self.fast:  # the same sums, blocked: kernels/additive.py
+            return additive_scores(q, keys, self.v.weight[0])
+        return self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)  # via (B, T, S, A)
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last dim with masked-out positions exactly 0. ``mask`` broadcasts to scores."""
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-
-
-def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """q (B, T, A), k (B, S, A), v (A,) -> scores (B, T, S) = v · tanh(q[b, t] + k[b, s])."""
-    # At least fp32: under bf16 autocast the projections arrive in bf16, but on a CPU elementwise
-    # tanh is several times slower in bf16 than in fp32 (bench/train_parts.py; scores need the precision too).
-    dtype = torch.promote_types(q.dtype, torch.float32)
-    block = BLOCK if torch.is_grad_enabled() else SEARCH_BLOCK
-    with torch.autocast(q.device.type, enabled=False):
-        return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype), block)  # type: ignore[no-any-return]
-
-
-def _blocks(batch: int, steps: int, per_step: int, block: int) -> list[tuple[slice, slice]]:
-    """(batch rows, target steps) slices covering (B, T) with about ``block`` energy elements each."""
-    if steps * per_step <= block:
-        rows = max(1, block // (steps * per_step))
-        return [(slice(b, b + rows), slice(0, steps)) for b in range(0, batch, rows)]
-    span = max(1, block // per_step)
-    return [(slice(b, b + 1), slice(t, t + span)) for b in range(batch) for t in range(0, steps, span)]
-
-
-def _energy(q: Tensor, k: Tensor, rows: slice, steps: slice) -> Tensor:
-    """One block of tanh(q + k): (b, t, S, A)."""
-    return torch.add(k[rows].unsqueeze(1), q[rows, steps].unsqueeze(2)).tanh_()
-
-
-class _AdditiveScores(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, block: int) -> Tensor:
-        (batch, steps, dim), src = q.shape, k.size(1)
-        scores = q.new_empty(batch, steps, src)
-        for rows, span in _blocks(batch, steps, src * dim, block):
-            torch.matmul(_energy(q, k, rows, span), v, out=scores[rows, span])
-        ctx.save_for_backward(q, k, v)
-        ctx.block = block
-        return scores
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
-        q, k, v = ctx.saved_tensors
-        (batch, steps, dim), src = q.shape, k.size(1)
-        dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
-        grad = grad.contiguous()
-        for rows, span in _blocks(batch, steps, src * dim, ctx.block):
-            energy = _energy(q, k, rows, span)  # (b, t, S, A), recomputed
-            g = grad[rows, span]  # (b, t, S)
-            dv.addmv_(energy.reshape(-1, dim).t(), g.reshape(-1))
-            # d(pre-activation) = g * v * (1 - tanh^2), in place over the block
-            pre = energy.mul_(energy).neg_().add_(1).mul_(g.unsqueeze(-1)).mul_(v)
-            torch.sum(pre, 2, out=dq[rows, span])
-            dk[rows] += pre.sum(1)
-        return dq, dk, dv, None

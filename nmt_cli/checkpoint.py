@@ -66,43 +66,31 @@ def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
     _atomic_write(run / MANIFEST, lambda fh: fh.write(data))
 
 
-def assert_finite(state_dict: dict[str, torch.Tensor]) -> None:
-    for name, tensor in state_dict.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise CheckpointError(f"refusing to save a checkpoint: parameter {name} is not finite")
-
-
-def save(run: Path, payload: dict[str, Any], step: int, is_best: bool, keep_last: int) -> Path:
-    """Save ``payload`` as step ``step``; update last (and best); prune beyond ``keep_last``."""
-    assert_finite(payload["model"])
+def save(
+    run: Path, payload: dict[str, Any], slim: dict[str, Any], step: int, is_best: bool, keep_last: int
+) -> Path:
+    """Save ``payload`` as step ``step``; update last (and best, written as ``slim``: what translation
+    needs, so a cold start reads and verifies a third of the bytes); prune beyond ``keep_last``."""
     name = f"step-{step:08d}.pt"
     path = run / name
     _atomic_write(path, lambda fh: _write_payload(fh, payload, step))
     manifest = read_manifest(run)
-    manifest["files"][name] = {
-        "sha256": durable.sha256_file(path),
-        "step": step,
-        "bytes": path.stat().st_size,
-    }
+    manifest["files"][name] = _entry(path, step)
     manifest["last"] = name
     if is_best or manifest.get("best") is None:
         manifest["best"] = name
-        manifest["best_file"] = _save_slim(run / "best.pt", payload, step)
+        _atomic_write(run / "best.pt", lambda fh: torch.save(slim, fh))
+        manifest["best_file"] = _entry(run / "best.pt", step)
     _write_manifest(run, manifest)
     _link(path, run / "last.pt")
     _prune(run, manifest, keep_last)
     return path
 
 
-TRAINING_ONLY = ("optimizer", "schedule", "rng")
-
-
-def _save_slim(path: Path, payload: dict[str, Any], step: int) -> dict[str, Any]:
-    """best.pt holds what translation needs (weights, configs, tokenizer), not the optimizer state,
-    so a cold start reads and verifies a third of the bytes."""
-    slim = {k: v for k, v in payload.items() if k not in TRAINING_ONLY}
-    _atomic_write(path, lambda fh: torch.save(slim, fh))
-    return _entry(path, step)
+def write_file(path: Path, payload: dict[str, Any]) -> None:
+    """A standalone checkpoint file (e.g. averaged weights), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def _entry(path: Path, step: int) -> dict[str, Any]:
@@ -233,29 +221,11 @@ def run_lock(run: Path) -> Iterator[None]:
         fh.close()
 
 
-def average(run: Path, last: int, out: Path) -> list[str]:
-    """Average the weights of the last ``last`` kept checkpoints of ``run`` into ``out``.
-
-    The result is a self-contained checkpoint (configs and tokenizer of the newest one) without
-    optimizer state; returns the names that were averaged.
-    """
+def last_kept(run: Path, last: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """The names and verified contents of the last ``last`` kept step files of ``run``, oldest first."""
     manifest = read_manifest(run)
     files = manifest["files"]
     names = [n for n in sorted(files, key=lambda n: files[n]["step"]) if not files[n].get("pruned")][-last:]
     if not names:
         raise CheckpointError(f"{run}: no checkpoints to average")
-    payloads = [load_file(run / n, files[n]["sha256"]) for n in names]
-    newest = payloads[-1]
-    averaged = {}
-    for key, tensor in newest["model"].items():
-        if tensor.is_floating_point():
-            averaged[key] = torch.stack([p["model"][key].float() for p in payloads]).mean(0).to(tensor.dtype)
-        else:
-            averaged[key] = tensor
-    result = {k: v for k, v in newest.items() if k not in ("optimizer", "rng")}
-    result["model"] = averaged
-    result["averaged_from"] = names
-    assert_finite(averaged)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, lambda fh: torch.save(result, fh))
-    return names
+    return names, [load_file(run / n, files[n]["sha256"]) for n in names]

@@ -21,17 +21,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from nmt_cli import recurrent
 from nmt_cli.attention import BahdanauAttention
-from nmt_cli.precision import Linear, bmm
+from nmt_cli.kernels import gru
+from nmt_cli.kernels.bf16 import Linear, bmm
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
-
-
-def attend(attn: Tensor, values: Tensor) -> Tensor:
-    """attn (R, S) with R = B·k (k beams per sentence), values (B, S, F) -> weighted sums (R, F)."""
-    batch, rows = values.size(0), attn.size(0)
-    return bmm(attn.view(batch, rows // batch, -1), values).view(rows, -1)
 
 
 @dataclass
@@ -53,6 +47,23 @@ class Memory:
             self.mask.index_select(0, index),
             gv,
         )
+
+
+def attend(attention: BahdanauAttention, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+    """query (R, Q) with R = B·k (k beams per sentence, sentence-major) -> context (R, K), weights (R, S).
+
+    A sentence's k rows are its T = k queries for ``attention``: they share its keys and values.
+    """
+    batch, rows = memory.keys.size(0), query.size(0)
+    queries = query.reshape(batch, rows // batch, -1)  # (B, k, Q)
+    context, weights = attention(queries, memory.keys, memory.states, memory.mask)
+    return context.reshape(rows, -1), weights.reshape(rows, -1)
+
+
+def weigh(weights: Tensor, values: Tensor) -> Tensor:
+    """weights (R, S) with R = B·k, values (B, S, F) -> weighted sums (R, F), like a context."""
+    batch, rows = values.size(0), weights.size(0)
+    return bmm(weights.view(batch, rows // batch, -1), values).view(rows, -1)
 
 
 @dataclass
@@ -140,12 +151,12 @@ class BahdanauDecoder(nn.Module):
         gate_values = None if self.training else self.in_ctx(states)
         return Memory(states, self.attention.project_keys(states), mask, gate_values)
 
-    def _context(self, attn: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-        """attn (R, S) -> context (R, K) and its contribution to the cell's input gates (R, G)."""
-        context = attend(attn, memory.states)
+    def _attend(self, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor, Tensor]:
+        """query (R, D) -> context (R, K), its part of the cell's input gates (R, G), weights (R, S)."""
+        context, attn = attend(self.attention, query, memory)
         if memory.gate_values is None:
-            return context, self.in_ctx(context)
-        return context, attend(attn, memory.gate_values)
+            return context, self.in_ctx(context), attn
+        return context, weigh(attn, memory.gate_values), attn
 
     def _cell(self, gi: Tensor, state: State) -> State:
         """One recurrent step given the input projection gi (B, G): embedding and context parts."""
@@ -172,8 +183,7 @@ class BahdanauDecoder(nn.Module):
         gi_all = self.in_emb(emb)  # (B, T, G): the embedding part for every step at once
         tops, attns, contexts = [], [], []
         for t in range(tgt_in.size(1)):
-            attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)  # (B, S)
-            context, ctx_gates = self._context(attn, memory)
+            context, ctx_gates, attn = self._attend(state.h[-1], memory)  # (B, K), (B, G), (B, S)
             state = self._cell(gi_all[:, t] + ctx_gates, state)
             tops.append(state.h[-1])
             attns.append(attn)
@@ -186,8 +196,7 @@ class BahdanauDecoder(nn.Module):
     def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
         """y (R,) previous tokens (R = B·k rows) -> pre-output (R, Do), attention (R, S), new state."""
         emb = self.dropout(self.embed(y))  # (B, E)
-        attn = self.attention.weights(state.h[-1], memory.keys, memory.mask)
-        context, ctx_gates = self._context(attn, memory)  # (B, K), (B, G)
+        context, ctx_gates, attn = self._attend(state.h[-1], memory)  # (R, K), (R, G), (R, S)
         state = self._cell(self.in_emb(emb) + ctx_gates, state)
         pre = torch.tanh(self.out(torch.cat([state.h[-1], context, emb], dim=-1)))
         return self.dropout(pre), attn, state
@@ -218,7 +227,7 @@ class PostDecoder(nn.Module):
     def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, T, In) -> outputs (B, T, D), state after the last step."""
         if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (not int8-quantized; cuDNN on a GPU)
-            out, h = recurrent.unidirectional(self.rnn, x, state.h)
+            out, h = gru.unidirectional(self.rnn, x, state.h)
             return out, State(h)
         if state.c is None:
             out, h = self.rnn(x, state.h)
@@ -235,8 +244,8 @@ class PostDecoder(nn.Module):
         emb = self.dropout(self.embed(tgt_in))  # (B, T, E)
         if not self.cfg.input_feeding:
             tops, _ = self._run(emb, state)  # one recurrent call over all steps
-            attn = self.attention.weights_all(tops, memory.keys, memory.mask)  # (B, T, S)
-            return self._output(tops, bmm(attn, memory.states)), attn
+            context, attn = self.attention(tops, memory.keys, memory.states, memory.mask)  # all T at once
+            return self._output(tops, context), attn
         pres, attns = [], []
         state.feed = emb.new_zeros(emb.size(0), self.out_dim)
         for t in range(tgt_in.size(1)):
@@ -248,8 +257,8 @@ class PostDecoder(nn.Module):
     def _feed_step(self, emb: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
         x = emb if state.feed is None else torch.cat([emb, state.feed], dim=-1)
         top, state = self._run(x.unsqueeze(1), state)  # (B, 1, D)
-        attn = self.attention.weights(top.squeeze(1), memory.keys, memory.mask)  # (R, S)
-        pre = self._output(top.squeeze(1), attend(attn, memory.states))  # (R, Do)
+        context, attn = attend(self.attention, top.squeeze(1), memory)  # (R, K), (R, S)
+        pre = self._output(top.squeeze(1), context)  # (R, Do)
         if self.cfg.input_feeding:
             state.feed = pre
         return pre, attn, state

@@ -1,4 +1,4 @@
-"""Bidirectional GRU/LSTM encoder: on a CPU the GRU runs through recurrent.py (padded, no packing);
+"""Bidirectional GRU/LSTM encoder: on a CPU the GRU runs through kernels/gru.py (padded, no packing);
 LSTMs, int8-quantized GRUs and GPUs use torch's own recurrent layers over packed sequences."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt_cli import recurrent
+from nmt_cli.kernels import gru
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
 
@@ -40,7 +40,7 @@ class Encoder(nn.Module):
         """
         x = self.dropout(self.embed(src))  # (B, S, E)
         if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (cuDNN on a GPU)
-            states, h = recurrent.bidirectional(self.rnn, x, lengths)
+            states, h = gru.bidirectional(self.rnn, x, lengths)
             return states, h, None
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, final = self.rnn(packed)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from nmt_cli.decoder import BahdanauDecoder, Memory, PostDecoder, State
 from nmt_cli.encoder import Encoder, source_mask
-from nmt_cli.precision import Linear, linear
+from nmt_cli.kernels.bf16 import Linear, linear
 from nmt_cli.settings import ModelSettings
 
 

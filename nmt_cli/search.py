@@ -110,19 +110,10 @@ def beam_search(
         pre, attn, state = model.decoder.step(y, memory, state)
         trail.attention(attn)
         logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (A*k, V)
-        n_sent, width = sent.numel(), min(2 * k, logp.size(1))
-        row_lp, row_tok = logp.topk(width, dim=1)  # (A*k, 2k): no beam needs more of its row
-        cand = (scores.view(-1, 1) + row_lp.double()).view(n_sent, k * width)
-        top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (A, 2k)
-        origin = top_idx // width + (torch.arange(n_sent) * k).unsqueeze(1)  # rows of the beams extended
-        token = model.generator.to_ids(row_tok.view(n_sent, k * width).gather(1, top_idx))
+        top_scores, origin, positions = _candidates(logp, scores, k)  # (A, 2k) each
+        token = model.generator.to_ids(positions)
         is_eos = token.eq(EOS_ID)
-        ends = is_eos & (torch.arange(top_idx.size(1)) < k).unsqueeze(0) & torch.isfinite(top_scores)
-        if bool(ends.any()):
-            penalty = float(length_penalty(t + 1, alpha))
-            for a, j in ends.nonzero().tolist():
-                norm = float(top_scores[a, j]) / penalty
-                finished[int(sent[a])].append((norm, t, int(origin[a, j])))
+        _set_aside(finished, sent, top_scores, origin, is_eos, k, float(length_penalty(t + 1, alpha)), t)
         going = torch.tensor([len(finished[int(b)]) < k for b in sent])
         if not bool(going.any()):
             break
@@ -142,6 +133,35 @@ def beam_search(
         state = state.select(pick)
         trail.step(pick, y)
     return [_best(finished[b], trail, int(lengths[b]), nbest) for b in range(batch)]
+
+
+def _candidates(logp: Tensor, scores: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """logp (A*k, V) log-probs of the next piece, scores (A, k) of the beams -> each sentence's 2k best
+    continuations: their scores (A, 2k) in float64, the rows (A, 2k) they extend, their output positions."""
+    n_sent, width = scores.size(0), min(2 * k, logp.size(1))
+    row_lp, row_tok = logp.topk(width, dim=1)  # (A*k, 2k): no beam needs more of its row
+    cand = (scores.view(-1, 1) + row_lp.double()).view(n_sent, k * width)
+    top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (A, 2k)
+    origin = top_idx // width + (torch.arange(n_sent) * k).unsqueeze(1)  # rows of the beams extended
+    return top_scores, origin, row_tok.view(n_sent, k * width).gather(1, top_idx)
+
+
+def _set_aside(
+    finished: list[list[tuple[float, int, int]]],
+    sent: Tensor,
+    top_scores: Tensor,
+    origin: Tensor,
+    is_eos: Tensor,
+    k: int,
+    penalty: float,
+    t: int,
+) -> None:
+    """Candidates (A, 2k) among each sentence's k best that end with EOS -> finished (score, t, row)."""
+    ends = is_eos & (torch.arange(top_scores.size(1)) < k).unsqueeze(0) & torch.isfinite(top_scores)
+    if bool(ends.any()):
+        for a, j in ends.nonzero().tolist():
+            norm = float(top_scores[a, j]) / penalty
+            finished[int(sent[a])].append((norm, t, int(origin[a, j])))
 
 
 class _Trail:

@@ -18,7 +18,6 @@ import re
 import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -42,7 +41,7 @@ Quantize = Literal["none", "int8", "bf16"]
 WhichCheckpoint = Literal["best", "last"]
 # sacreBLEU's BLEU tokenizers (sacrebleu.metrics.BLEU.TOKENIZERS; a test keeps the two equal).
 Tokenize = Literal[
-    "none", "zh", "13a", "intl", "char", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200"
+    "none", "zh", "13a", "intl", "char", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200", "spBLEU-1K"
 ]
 METRICS = ("bleu", "chrf", "chrf++", "ter")
 
@@ -61,9 +60,13 @@ def to_dict(settings: Any) -> dict[str, Any]:
     return asdict(settings)
 
 
-@cache
+_CHOICES: dict[type, dict[str, tuple[Any, ...]]] = {}
+
+
 def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
     """Field name -> allowed values, for every field typed with a Literal (or an optional one)."""
+    if cls in _CHOICES:
+        return _CHOICES[cls]
     out = {}
     for name, hint in typing.get_type_hints(cls).items():
         args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
@@ -71,6 +74,7 @@ def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
             out[name] = typing.get_args(args[0])
         elif typing.get_origin(hint) is Literal:
             out[name] = typing.get_args(hint)
+    _CHOICES[cls] = out
     return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,12 +19,15 @@ from typing import IO, Any
 
 import torch
 
-from nmt_cli import alignment, checkpoint, display, precision
+from nmt_cli import alignment, display
 from nmt_cli.batching import source_batch
 from nmt_cli.errors import DataError
+from nmt_cli.kernels import bf16
+from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
+from nmt_cli.record import load_model_record
 from nmt_cli.search import Hypothesis, beam_search, greedy
-from nmt_cli.settings import DecodeSettings, ModelSettings, build
+from nmt_cli.settings import DecodeSettings
 from nmt_cli.textio import ChunkReader, decode_line, is_blank, write_line
 from nmt_cli.tokenizer import Tokenizer
 
@@ -48,24 +50,25 @@ class Result:
 
 def load_model(model_path: str | Path, opts: DecodeSettings) -> tuple[Seq2Seq, Tokenizer]:
     """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
-    payload = checkpoint.load(Path(model_path), opts.checkpoint, warn=display.warn)
-    cfg = build(ModelSettings, payload["model_config"])
-    model = Seq2Seq(cfg)  # (building on the meta device would import torch._dynamo: +0.8 s cold start)
-    model.load_state_dict(payload["model"])
+    rec = load_model_record(model_path, opts.checkpoint, warn=display.warn)
+    model = Seq2Seq(
+        rec.model_settings
+    )  # (on the meta device it would import torch._dynamo: +0.8 s cold start)
+    model.load_state_dict(rec.weights)
     model.eval()
     if opts.quantize == "int8":
-        with warnings.catch_warnings():  # torch announces a future move of this API on every call
-            warnings.simplefilter("ignore", UserWarning)
-            qconfig = torch.ao.quantization.default_dynamic_qconfig
-            spec: dict[Any, Any] = {t: qconfig for t in (torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM)}
-            spec["decoder.attention.v"] = None  # a (1, A) vector read as a weight, not called
-            model = torch.ao.quantization.quantize_dynamic(precision.plain_linears(model), spec)
-    return model, Tokenizer(payload["spm_src"], payload["spm_tgt"])
+        model = quantize_int8(model)
+    return model, Tokenizer(rec.spm_src, rec.spm_tgt)
 
 
 class Translator:
-    def __init__(self, model: Seq2Seq, tok: Tokenizer, opts: DecodeSettings) -> None:
+    """Lines -> translations with one model: tokenize, crop or split long sources, search in batches."""
+
+    def __init__(
+        self, model: Seq2Seq, tok: Tokenizer, opts: DecodeSettings, device: torch.device | None = None
+    ) -> None:
         self.model, self.tok, self.opts = model, tok, opts
+        self.device = device or torch.device("cpu")
 
     def _segments(self, lineno: int, ids: list[int]) -> list[list[int]]:
         """A source's pieces, cropped or split when longer than --max-src-len."""
@@ -82,6 +85,7 @@ class Translator:
         """Source id lists (one batch) -> n-best lists."""
         src, lengths = source_batch(seqs)
         caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
+        src = src.to(self.device)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.quantize == "bf16"):
             if self.opts.beam == 1:
                 return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
@@ -205,8 +209,8 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Decode
     if input_file != "-" and not Path(input_file).is_file():
         raise DataError(f"{input_file}: no such file")
     model, tok = load_model(model_path, opts)
-    if opts.quantize == "bf16" and not precision.cpu_has_bf16_units():
-        display.warn(f"--quantize bf16: {precision.BF16_WARNING}")
+    if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
+        display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
     translator = Translator(model, tok, opts)
     fd = sys.stdin.fileno() if input_file == "-" else os.open(input_file, os.O_RDONLY)
     out = sys.stdout if output == "-" else open(output + ".partial", "w", encoding="utf-8")

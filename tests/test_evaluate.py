@@ -18,15 +18,9 @@ from typer.testing import CliRunner
 
 from nmt_cli.cli import app
 from nmt_cli.errors import UsageError
-from nmt_cli.evaluate import (
-    ScoreSettings,
-    gate_failures,
-    parse_fail_under,
-    parse_metrics,
-    per_sentence_scores,
-    score_corpus,
-    tokenized_count,
-)
+from nmt_cli.evaluate import tokenized_count
+from nmt_cli.scoring import gate_failures, parse_fail_under, per_sentence_scores, score_corpus
+from nmt_cli.settings import ScoreSettings, parse_metrics
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 runner = CliRunner()

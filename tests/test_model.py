@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt_cli import attention
 from nmt_cli.attention import BahdanauAttention, masked_softmax
-from nmt_cli.decoder import gru_gates
+from nmt_cli.decoder import Memory, attend, gru_gates
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import BOS_ID, PAD_ID
@@ -49,37 +48,74 @@ def test_masked_softmax_is_zero_on_padding_and_sums_to_one() -> None:
     torch.testing.assert_close(w.sum(-1), torch.ones(4))
 
 
-def test_attention_weights_and_batched_weights_agree() -> None:
-    torch.manual_seed(0)
-    attn = BahdanauAttention(query_dim=6, key_dim=8, attn_dim=5)
-    states = torch.randn(3, 7, 8)
+def attention_inputs(seed: int = 0, dtype: torch.dtype = torch.float32):  # type: ignore[no-untyped-def]
+    """A (6 -> 5, keys 8) attention; 3 sentences of 7, 3 and 5 source positions; 4 queries each."""
+    torch.manual_seed(seed)
+    attn = BahdanauAttention(query_dim=6, key_dim=8, attn_dim=5).to(dtype)
+    states = torch.randn(3, 7, 8, dtype=dtype)
     mask = torch.arange(7).unsqueeze(0) < torch.tensor([[7], [3], [5]])
+    return attn, states, mask, torch.randn(3, 4, 6, dtype=dtype)
+
+
+def test_attention_context_is_the_weighted_sum_of_the_values() -> None:
+    attn, states, mask, queries = attention_inputs()
+    context, weights = attn(queries, attn.project_keys(states), states, mask)
+    assert context.shape == (3, 4, 8) and weights.shape == (3, 4, 7)
+    assert torch.all(weights.masked_select(~mask.unsqueeze(1).expand(-1, 4, -1)) == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 4))
+    torch.testing.assert_close(context, torch.einsum("bts,bsk->btk", weights, states))
+
+
+def test_attention_all_queries_at_once_equal_one_at_a_time() -> None:
+    """Teacher forcing (T steps at once) and search (one step, or k beams as rows) agree."""
+    attn, states, mask, queries = attention_inputs()
     keys = attn.project_keys(states)
-    queries = torch.randn(3, 4, 6)
-    all_at_once = attn.weights_all(queries, keys, mask)
-    per_step = torch.stack([attn.weights(queries[:, t], keys, mask) for t in range(4)], dim=1)
-    torch.testing.assert_close(all_at_once, per_step)
-    assert torch.all(all_at_once.masked_select(~mask.unsqueeze(1).expand(-1, 4, -1)) == 0)
-    torch.testing.assert_close(all_at_once.sum(-1), torch.ones(3, 4))
+    all_context, all_weights = attn(queries, keys, states, mask)
+    for t in range(4):
+        context, weights = attn(queries[:, t : t + 1], keys, states, mask)
+        torch.testing.assert_close(weights[:, 0], all_weights[:, t])
+        torch.testing.assert_close(context[:, 0], all_context[:, t])
+    rows_context, rows_weights = attend(attn, queries.reshape(12, 6), Memory(states, keys, mask))  # R = B·4
+    torch.testing.assert_close(rows_weights, all_weights.reshape(12, 7))
+    torch.testing.assert_close(rows_context, all_context.reshape(12, 8))
 
 
-@pytest.mark.parametrize("block", [10**6, 7 * 5, 3])  # one block; whole rows; pieces of rows
-def test_additive_scores_match_autograd_over_the_full_energy(monkeypatch, block: int) -> None:
-    monkeypatch.setattr(attention, "BLOCK", block)
-    monkeypatch.setattr(attention, "SEARCH_BLOCK", block)
-    torch.manual_seed(2)
-    q = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
-    v = torch.randn(5, dtype=torch.float64, requires_grad=True)
-    reference = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v  # (B, T, S)
-    scores = attention.additive_scores(q, k, v)
-    torch.testing.assert_close(scores, reference)
-    g = torch.randn_like(scores)
-    want = torch.autograd.grad((reference * g).sum(), [q, k, v])
-    got = torch.autograd.grad((scores * g).sum(), [q, k, v])
-    for w, h in zip(want, got):
-        torch.testing.assert_close(h, w)
-    assert torch.autograd.gradcheck(attention.additive_scores, (q, k, v))
+def test_attention_fast_scores_equal_the_plain_path_values_and_gradients() -> None:
+    """The blocked kernel (default) against v(tanh(W_q q + W_k h)) with the v layer called."""
+    attn, states, mask, queries = attention_inputs(seed=5, dtype=torch.float64)
+    states.requires_grad_()
+    queries.requires_grad_()
+    results = {}
+    for fast in (True, False):
+        attn.fast = fast
+        context, weights = attn(queries, attn.project_keys(states), states, mask)
+        torch.manual_seed(9)  # the same upstream gradients for both paths
+        g_context, g_weights = torch.randn_like(context), torch.randn_like(weights)
+        loss = (context * g_context).sum() + (weights * g_weights).sum()
+        results[fast] = context, weights, torch.autograd.grad(loss, [queries, states, *attn.parameters()])
+    (c1, w1, g1), (c2, w2, g2) = results[True], results[False]
+    torch.testing.assert_close(c1, c2)
+    torch.testing.assert_close(w1, w2)
+    for got, want in zip(g1, g2):
+        torch.testing.assert_close(got, want)
+    assert [n for n, _ in attn.named_parameters()] == [
+        "query_proj.weight",
+        "query_proj.bias",
+        "key_proj.weight",
+        "v.weight",
+    ]
+
+
+@pytest.mark.parametrize("variant", [dict(attention="bahdanau"), dict(attention="post")], ids=str)
+def test_models_with_the_plain_attention_score_the_same(variant: dict[str, object]) -> None:
+    m = model(**variant).double()
+    src, lengths, tgt = batch()
+    with torch.no_grad():
+        fast_pre, fast_attn = m(src, lengths, tgt)
+        m.decoder.attention.fast = False
+        plain_pre, plain_attn = m(src, lengths, tgt)
+    torch.testing.assert_close(plain_pre, fast_pre)
+    torch.testing.assert_close(plain_attn, fast_attn)
 
 
 def test_gru_gates_match_torch_gru_cell() -> None:

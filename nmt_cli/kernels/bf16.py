@@ -6,6 +6,7 @@ all the time (B·T tokens, N real target pieces, finished beams leaving), so wit
 compiling would cost more than bf16 saves. Under bf16 autocast, ``linear`` pads the rows of its
 input to a multiple of 16 (up to 256 rows) or ``ROWS`` (zero rows, sliced off again): a run
 compiles a few dozen kernels once instead of one per batch. Without autocast nothing changes.
+Plain path: ``F.linear`` and ``torch.bmm`` (same values: padding adds rows, never changes one).
 """
 
 from __future__ import annotations
@@ -68,15 +69,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 
 
 class Linear(nn.Linear):
-    """nn.Linear through ``linear`` (same parameters and checkpoints)."""
+    """nn.Linear through ``linear`` (same parameters and checkpoints; kernels/int8.py quantizes it)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias)
-
-
-def plain_linears(model: nn.Module) -> nn.Module:
-    """Turn every ``Linear`` back into an nn.Linear (int8 quantization recognises only those)."""
-    for module in model.modules():
-        if type(module) is Linear:
-            module.__class__ = nn.Linear  # type: ignore[assignment]  # same state, no padding
-    return model

@@ -5,7 +5,8 @@ gradient, and packed sequences split and rejoin the batch at every step. Here th
 autograd node: the forward loop does six tensor operations a step (both directions of a
 bidirectional layer together, as a batch of two matrix products), the backward loop five, and the
 recurrent weight gradient is one large product over all steps at the end. Parameters stay in the
-``nn.GRU`` module (same names, same checkpoints); the numbers are the same up to rounding.
+``nn.GRU`` module (same names, same checkpoints); the numbers are the same up to rounding (plain
+path: ``nn.GRU``, over packed sequences in the encoder).
 
 Variable lengths without packing: the forward direction runs over the padded batch (states at
 padded positions are never read: attention masks them), and the backward direction runs over each
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt_cli.precision import bf16_active, linear, pad_rows
+from nmt_cli.kernels.bf16 import bf16_active, linear, pad_rows
 
 
 def reverse_index(lengths: Tensor, steps: int) -> Tensor:
@@ -94,7 +95,7 @@ def scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     batch = h0.size(1)
     if mm == torch.bfloat16 and not torch.is_grad_enabled():
         # In search the row count changes at every step (finished sentences leave): padded rows
-        # keep the number of compiled bf16 kernels small (see precision.py).
+        # keep the number of compiled bf16 kernels small (see kernels/bf16.py).
         gi, h0 = pad_rows(gi, 2), pad_rows(h0, 1)
     with torch.autocast("cpu", enabled=False):
         out = _Scan.apply(gi.contiguous(), h0.contiguous(), w_hh, b_hh, mm)

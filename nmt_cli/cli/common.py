@@ -1,0 +1,139 @@
+"""What every command shares: mapping errors to exit codes, leaving fast, option helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+import typer.core
+
+from nmt_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, NmtError, UsageError
+
+# GNU OpenMP threads spin ~300k times at every barrier before sleeping. An RNN runs thousands of
+# small parallel regions per batch, so when another process holds a core the spinning threads wait
+# for it at every barrier. Measured on 2 cores, demo model, tokens/s idle / with one core busy:
+# default 13.7k / 0.44k, 5000 spins 13.1k / 4.9k. Set before torch loads libgomp; a user's own
+# setting wins.
+OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "5000"}
+
+_program = {"on": False}  # True when run as the ``nmt`` program (not in-process by tests)
+
+
+def as_program() -> None:
+    _program["on"] = True
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"nmt: error: {message}\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Map user-caused errors to one line on stderr and a documented exit code."""
+    try:
+        yield
+    except NmtError as err:
+        _err(str(err))
+        raise typer.Exit(err.exit_code) from None
+    except BrokenPipeError:
+        _silence_stdout()
+        raise typer.Exit(0) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def run(fn: Callable[[], object]) -> None:
+    """Run a command's body: OpenMP tamed before torch loads, errors mapped to exit codes."""
+    for key, value in OPENMP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    with guarded():
+        fn()
+
+
+def exit_now() -> None:
+    """Leave without the interpreter's teardown, which costs ~0.27 s once torch is loaded.
+
+    Only after a command finished normally and wrote everything: output files are closed by then
+    and the standard streams are flushed here.
+    """
+    if not _program["on"]:  # called in-process (tests, CliRunner): return normally
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    os._exit(0)
+
+
+def options(ctx: typer.Context) -> dict[str, Any]:
+    """The parsed options of the running command, by parameter name (the settings' field names)."""
+    return dict(ctx.params)
+
+
+def parsed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A Typer ``parser`` from one of ours: our usage errors become Click's (exit 2 while parsing)."""
+
+    def parser(text: str) -> Any:
+        try:
+            return parse(text)
+        except UsageError as err:
+            raise typer.BadParameter(str(err)) from None
+
+    return parser
+
+
+# Click's base exception (recent Typer vendors Click; typer.BadParameter derives from it in every version).
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The ``nmt`` group: a command-line error Click finds while parsing (unknown option, a value not
+    among the choices) is one line on stderr, like every other error of the tool, with exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def call() -> Any:
+            return super(OneLineErrors, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
+        if not standalone_mode:
+            return call()
+        try:
+            code = call()
+        except _ClickException as err:
+            message = err.format_message()  # type: ignore[attr-defined]
+            if message:  # (empty after no_args_is_help has shown the help)
+                _err(f"{message}{_help_hint(err)}")
+            sys.exit(getattr(err, "exit_code", EXIT_USAGE))
+        except typer.Abort:
+            _err("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _help_hint(err: Exception) -> str:
+    ctx = getattr(err, "ctx", None)
+    return f" (see '{ctx.command_path} --help')" if ctx is not None else ""

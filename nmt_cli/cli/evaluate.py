@@ -1,0 +1,162 @@
+"""``nmt evaluate``: score translations; with ``-m`` translate first (``translate`` then ``evaluate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from nmt_cli.cli.common import options, parsed, run
+from nmt_cli.errors import UsageError
+from nmt_cli.settings import (
+    DecodeSettings,
+    EvaluateSettings,
+    ScoreSettings,
+    Tokenize,
+    build,
+    parse_metrics,
+)
+
+Hyp = Annotated[
+    str | None, typer.Argument(metavar="[HYP|-]", help="Hypotheses, one a line (default: stdin).")
+]
+Refs = Annotated[
+    list[str] | None,
+    typer.Option("--ref", "-r", help="Reference file, line-aligned with HYP; repeat for several references."),
+]
+Systems = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--system", "-s", help="Compare systems (paired bootstrap): repeat; the first is the baseline."
+    ),
+]
+Metrics = Annotated[
+    str,
+    typer.Option(
+        "--metrics",
+        parser=parsed(lambda t: ",".join(parse_metrics(t))),
+        help="Comma-separated: bleu, chrf, chrf++, ter.",
+    ),
+]
+Lowercase = Annotated[
+    bool, typer.Option("--lowercase", help="Case-insensitive BLEU and chrF (TER is case-insensitive anyway).")
+]
+Tok = Annotated[
+    Tokenize | None,
+    typer.Option("--tokenize", help="BLEU tokenizer, as sacrebleu's --tokenize (default 13a)."),
+]
+Width = Annotated[int, typer.Option("--width", "-w", help="Decimals printed (sacrebleu's --width).")]
+Json = Annotated[
+    bool, typer.Option("--json", help="One JSON object: scores, signatures, segments, versions.")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the numbers, one per metric.")]
+FailUnder = Annotated[
+    str,
+    typer.Option(
+        "--fail-under",
+        help="Exit 3 when a score misses its bar, e.g. bleu=25,chrf=50. Bars are minimums, except for ter: "
+        "a maximum, so ter=60 fails when TER > 60.",
+    ),
+]
+PerSentence = Annotated[
+    str | None,
+    typer.Option(
+        "--per-sentence",
+        metavar="FILE|-",
+        help="Write sentence scores as JSON Lines (id = line number, bleu, chrf...); "
+        "with - they take stdout and the corpus scores go to stderr.",
+    ),
+]
+Samples = Annotated[
+    int, typer.Option("--bootstrap-samples", help="Resamples for the paired bootstrap test (with -s).")
+]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Translate --src with this run directory or checkpoint, then score."),
+]
+Src = Annotated[str | None, typer.Option("--src", help="Source file to translate (with -m).")]
+SaveHyps = Annotated[str | None, typer.Option("--save-hyps", help="Also write the translations here.")]
+Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size for -m (1 = greedy).")]
+Alpha = Annotated[float, typer.Option("--alpha", help="Length-normalisation exponent for -m.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Sentences per batch for -m (0 = 160 / beam).")]
+MaxLenRatio = Annotated[float, typer.Option("--max-len-ratio", help="Output pieces per source piece for -m.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for -m (0 = torch default).")]
+
+
+def evaluate(
+    ctx: typer.Context,
+    hyp: Hyp = None,
+    refs: Refs = None,
+    systems: Systems = None,
+    metrics: Metrics = "bleu,chrf,ter",
+    lowercase: Lowercase = False,
+    tokenize: Tok = None,
+    width: Width = 1,
+    json_out: Json = False,
+    quiet: Quiet = False,
+    fail_under: FailUnder = "",
+    per_sentence: PerSentence = None,
+    bootstrap_samples: Samples = 1000,
+    model: Model = None,
+    src: Src = None,
+    save_hyps: SaveHyps = None,
+    beam: Beam = 1,
+    alpha: Alpha = 0.6,
+    batch_size: BatchSize = 0,
+    max_len_ratio: MaxLenRatio = 2.0,
+    threads: Threads = 0,
+) -> None:
+    """Score translations with sacreBLEU (BLEU, chrF, TER), each with its signature.
+
+    Output (stdout), one line per metric: NAME = SCORE SIGNATURE, e.g.
+    'BLEU = 34.5 nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0'. SCORE is printed as the
+    sacrebleu command line prints it for the same files and options. With -s: tab-separated rows
+    'system metric score mean ci p_value' (header first, p_value '-' for the baseline) and a table on stderr.
+
+    Exit codes: 0 ok, 1 bad data (missing file, line counts differ), 2 usage error, 3 --fail-under missed.
+    """
+    given = options(ctx)
+    run(lambda: _evaluate(given))
+
+
+def _evaluate(given: dict[str, object]) -> None:
+    from nmt_cli.evaluate import run_evaluate
+
+    score = build(ScoreSettings, given, metrics=tuple(str(given["metrics"]).split(",")))
+    settings = build(
+        EvaluateSettings,
+        given,
+        refs=tuple(_paths(given["refs"])),
+        systems=tuple(_paths(given["systems"])),
+        score=score,
+    )
+    model, src, save_hyps = given["model"], given["src"], given["save_hyps"]
+    if model is None and src is None and save_hyps is None:
+        run_evaluate(settings)
+        return
+    if not (model and src):
+        raise UsageError("-m/--model and --src go together (and --save-hyps needs both)")
+    decode = build(DecodeSettings, given)
+    run_evaluate(settings, (str(src), lambda names, refs: _translated(given, decode, names, refs)))
+
+
+def _paths(value: object) -> list[str]:
+    """A repeatable option's values (None when not given)."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _translated(
+    given: dict[str, object], decode: DecodeSettings, ref_names: Sequence[str], refs: list[list[str]]
+) -> tuple[str, list[str]]:
+    """``-m``: translate --src (after checking it lines up with the references), save if asked."""
+    from nmt_cli.evaluate import check_lengths
+    from nmt_cli.textio import read_all_lines, write_lines
+    from nmt_cli.translate import translate_file_to_list
+
+    src = str(given["src"])
+    check_lengths(src, len(read_all_lines(src)), ref_names, refs)
+    hyps = translate_file_to_list(str(given["model"]), src, decode)
+    if given["save_hyps"]:
+        write_lines(str(given["save_hyps"]), hyps)
+    return src, [line.rstrip() for line in hyps]

@@ -1,0 +1,197 @@
+"""Each fast kernel against the plain torch expression it replaces: values and gradients.
+
+additive: blocked v · tanh(q + k) vs autograd over the whole energy tensor; gru: the hand-written
+recurrence vs nn.GRU (packed for variable lengths); bf16: products on padded rows vs F.linear.
+(int8 quantization: tests/test_int8.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import train_tiny
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmt_cli.encoder import _merge_directions
+from nmt_cli.kernels import additive, bf16, gru
+
+# ------------------------------------------------------------------------------------------ additive
+
+
+@pytest.mark.parametrize("block", [10**6, 7 * 5, 3])  # one block; whole rows; pieces of rows
+def test_additive_scores_match_autograd_over_the_full_energy(monkeypatch, block: int) -> None:
+    monkeypatch.setattr(additive, "BLOCK", block)
+    monkeypatch.setattr(additive, "SEARCH_BLOCK", block)
+    torch.manual_seed(2)
+    q = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    reference = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v  # (B, T, S)
+    scores = additive.additive_scores(q, k, v)
+    torch.testing.assert_close(scores, reference)
+    g = torch.randn_like(scores)
+    want = torch.autograd.grad((reference * g).sum(), [q, k, v])
+    got = torch.autograd.grad((scores * g).sum(), [q, k, v])
+    for w, h in zip(want, got):
+        torch.testing.assert_close(h, w)
+    assert torch.autograd.gradcheck(additive.additive_scores, (q, k, v))
+
+
+def test_additive_search_blocks_match_training_blocks(monkeypatch) -> None:
+    """Without gradients (search) the kernel takes smaller blocks: the same scores."""
+    monkeypatch.setattr(additive, "SEARCH_BLOCK", 3)
+    torch.manual_seed(4)
+    q, k, v = torch.randn(2, 5, 6), torch.randn(2, 4, 6), torch.randn(6)
+    with torch.no_grad():
+        searched = additive.additive_scores(q, k, v)
+    torch.testing.assert_close(searched, additive.additive_scores(q, k, v).detach())
+    torch.testing.assert_close(searched, torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v)
+
+
+def test_additive_scores_stay_fp32_under_bf16_autocast() -> None:
+    q, k, v = torch.randn(2, 3, 4).bfloat16(), torch.randn(2, 5, 4), torch.randn(4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = additive.additive_scores(q, k, v)
+    assert scores.dtype == torch.float32
+    torch.testing.assert_close(scores, torch.tanh(q.float().unsqueeze(2) + k.unsqueeze(1)) @ v)
+
+
+# ----------------------------------------------------------------------------------------------- gru
+
+
+def _packed_reference(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor):
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, h = rnn(packed)
+    states, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return states, _merge_directions(h)
+
+
+def test_reverse_index_reverses_each_row_within_its_length() -> None:
+    index = gru.reverse_index(torch.tensor([3, 1, 5]), 5)
+    assert index.tolist() == [[2, 1, 0, 3, 4], [0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bidirectional_matches_packed_nn_gru_values_and_gradients(layers: int) -> None:
+    torch.manual_seed(layers)
+    rnn = nn.GRU(5, 4, layers, batch_first=True, bidirectional=True).double()
+    x = torch.randn(3, 6, 5, dtype=torch.double, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    real = (torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, S, 1)
+    want_states, want_h = _packed_reference(rnn, x, lengths)
+    states, h = gru.bidirectional(rnn, x, lengths)
+    torch.testing.assert_close(states * real, want_states)  # padded positions are never read
+    torch.testing.assert_close(h, want_h)
+    g_states, g_h = torch.randn_like(states), torch.randn_like(h)
+    inputs = [x, *rnn.parameters()]
+    want = torch.autograd.grad((want_states * g_states).sum() + (want_h * g_h).sum(), inputs)
+    got = torch.autograd.grad((states * real * g_states).sum() + (h * g_h).sum(), inputs)
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_unidirectional_matches_nn_gru_values_and_gradients(layers: int) -> None:
+    torch.manual_seed(10 + layers)
+    rnn = nn.GRU(5, 4, layers, batch_first=True).double()
+    x = torch.randn(3, 6, 5, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(layers, 3, 4, dtype=torch.double, requires_grad=True)
+    want_out, want_h = rnn(x, h0)
+    out, h = gru.unidirectional(rnn, x, h0)
+    torch.testing.assert_close(out, want_out)
+    torch.testing.assert_close(h, want_h)
+    inputs = [x, h0, *rnn.parameters()]
+    want = torch.autograd.grad((want_out.sin() * want_out).sum() + want_h.sum(), inputs)
+    got = torch.autograd.grad((out.sin() * out).sum() + h.sum(), inputs)
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w)
+
+
+def test_bf16_autocast_runs_the_products_in_bf16_and_stays_close() -> None:
+    torch.manual_seed(3)
+    rnn = nn.GRU(16, 32, batch_first=True)
+    x, h0 = torch.randn(4, 12, 16), torch.randn(1, 4, 32)
+    want, _ = gru.unidirectional(rnn, x, h0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = gru.unidirectional(rnn, x, h0)
+        got.sum().backward()
+    assert got.dtype == torch.float32  # states stay fp32
+    assert 0 < (got - want).abs().max() < 0.05  # bf16 products: close, not identical
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in rnn.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- bf16
+
+
+def test_pad_rows_appends_zero_rows_to_a_multiple() -> None:
+    x = torch.ones(3, 70, 2)
+    padded = bf16.pad_rows(x, dim=1)
+    assert padded.shape == (3, 80, 2)  # small counts: multiples of 16
+    assert torch.equal(padded[:, :70], x) and not padded[:, 70:].any()
+    assert bf16.pad_rows(torch.ones(300, 2)).shape == (320, 2)  # larger: multiples of 64
+    assert bf16.pad_rows(torch.ones(64, 2)).shape == (64, 2)
+
+
+def test_linear_under_bf16_autocast_matches_plain_bf16_and_keeps_gradients() -> None:
+    torch.manual_seed(0)
+    layer = bf16.Linear(8, 5)
+    x = torch.randn(3, 7, 8, requires_grad=True)  # 21 rows -> padded to 64 inside
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = layer(x)
+        want = nn.functional.linear(x, layer.weight, layer.bias)
+    assert got.shape == (3, 7, 5) and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, want)
+    got.float().sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(3, 7, 8), atol=0.05, rtol=0.02)
+    x2 = x.detach().clone().requires_grad_()
+    w2, b2 = layer.weight.detach().clone().requires_grad_(), layer.bias.detach().clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        nn.functional.linear(x2, w2, b2).float().sum().backward()  # the plain path, unpadded
+    for got_grad, want_grad in ((x.grad, x2.grad), (layer.weight.grad, w2.grad), (layer.bias.grad, b2.grad)):
+        torch.testing.assert_close(got_grad, want_grad)  # zero rows add nothing to a gradient
+
+
+def test_without_autocast_linear_and_bmm_are_the_plain_products() -> None:
+    layer = bf16.Linear(4, 2)
+    x = torch.randn(5, 4)
+    assert torch.equal(layer(x), nn.functional.linear(x, layer.weight, layer.bias))
+    a, b = torch.randn(3, 2, 5), torch.randn(3, 5, 4)
+    assert torch.equal(bf16.bmm(a, b), torch.bmm(a, b))
+
+
+def test_bmm_runs_in_fp32_under_bf16_autocast() -> None:
+    a, b = torch.randn(3, 2, 5), torch.randn(3, 5, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = bf16.bmm(a, b)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, torch.bmm(a, b))
+
+
+@pytest.mark.parametrize("attention", ["post", "bahdanau"])
+def test_bf16_training_follows_fp32_step_for_step(data_dir: Path, tmp_path: Path, attention: str) -> None:
+    runs = {}
+    for use_bf16 in (False, True):
+        run = train_tiny(data_dir, tmp_path / f"run-{use_bf16}", steps=25, attention=attention, bf16=use_bf16)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        runs[use_bf16] = [r["loss"] for r in rows if "loss" in r]
+    fp32, bf16_losses = runs[False], runs[True]
+    assert len(fp32) == len(bf16_losses) == 25
+    assert fp32 != bf16_losses  # the products really ran in bf16
+    for a, b in zip(fp32, bf16_losses):
+        assert abs(a - b) < 0.02 * a  # same batches, same curve
+    assert bf16_losses[-1] < 0.95 * bf16_losses[0]  # and it learns
+    weights = torch.load(tmp_path / "run-True" / "last.pt", weights_only=True)["model"]
+    assert all(w.dtype != torch.bfloat16 for w in weights.values())  # fp32 master weights
+
+
+def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    (tmp_path / "old").write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    (tmp_path / "new").write_text("flags\t\t: fpu sse2 avx512bw avx512_bf16 amx_bf16 amx_tile\n")
+    assert not bf16.cpu_has_bf16_units(tmp_path / "old")
+    assert bf16.cpu_has_bf16_units(tmp_path / "new")
+    assert bf16.cpu_has_bf16_units(tmp_path / "absent")  # cannot tell: no warning
