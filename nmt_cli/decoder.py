@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+import nmt_cli.kernels.gru as gru
 from nmt_cli.attention import BahdanauAttention
-from nmt_cli.kernels import gru
 from nmt_cli.kernels.bf16 import Linear, bmm
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID

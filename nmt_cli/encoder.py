@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt_cli.kernels import gru
+import nmt_cli.kernels.gru as gru
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
 

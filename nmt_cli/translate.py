@@ -19,10 +19,10 @@ from typing import IO, Any
 
 import torch
 
+import nmt_cli.kernels.bf16 as bf16
 from nmt_cli import alignment, display
 from nmt_cli.batching import source_batch
 from nmt_cli.errors import DataError
-from nmt_cli.kernels import bf16
 from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
 from nmt_cli.record import load_model_record

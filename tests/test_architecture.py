@@ -79,3 +79,28 @@ def test_the_command_line_loads_no_heavy_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_no_import_cycles() -> None:
+    """Module-level imports form no cycle (a package's ``from pkg import x`` counts as importing pkg)."""
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        deps = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nmt_cli"):
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("nmt_cli")}
+        graph[module_name(path)] = deps - {module_name(path)}
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        assert module not in trail, f"import cycle: {' -> '.join([*trail[trail.index(module) :], module])}"
+        if module in done or module not in graph:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*trail, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])

@@ -136,4 +136,4 @@ class OneLineErrors(typer.core.TyperGroup):
 
 def _help_hint(err: Exception) -> str:
     ctx = getattr(err, "ctx", None)
-    return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f" (see '{ctx.command_path if ctx is not None else 'nmt'} --help')"

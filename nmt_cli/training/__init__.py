@@ -12,11 +12,11 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
+import nmt_cli.training.loop as loop
 from nmt_cli import checkpoint, display
 from nmt_cli.data.encoded import DataDir
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
-from nmt_cli.training import loop
 from nmt_cli.training.session import open_session, run_record
 
 

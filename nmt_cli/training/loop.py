@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
+import nmt_cli.training.distributed as distributed
 from nmt_cli import display, faults
 from nmt_cli.batching import Batch, collate
 from nmt_cli.display import Progress
 from nmt_cli.errors import NmtError
 from nmt_cli.record import RunState
-from nmt_cli.training import distributed
 from nmt_cli.training.session import Session
 from nmt_cli.training.validation import Validator
 

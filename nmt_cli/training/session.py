@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import nmt_cli.training.distributed as distributed
 from nmt_cli import __version__, display, faults, record
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
@@ -26,7 +27,6 @@ from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.record import ModelRecord, ResumeRecord, RunState
 from nmt_cli.settings import ModelSettings, TrainSettings, build, to_dict
 from nmt_cli.tokenizer import Tokenizer
-from nmt_cli.training import distributed
 from nmt_cli.training.distributed import Dist
 from nmt_cli.training.metrics import MetricsLog
 from nmt_cli.training.objective import LossModule

@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
+import nmt_cli.training.distributed as distributed
 from nmt_cli.batching import collate, make_batches
 from nmt_cli.display import Progress
 from nmt_cli.scoring import score_corpus
 from nmt_cli.settings import DecodeSettings, ScoreSettings
-from nmt_cli.training import distributed
 from nmt_cli.training.objective import LossModule
 from nmt_cli.training.session import Session
 from nmt_cli.translate import Translator
