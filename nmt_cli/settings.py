@@ -2,48 +2,44 @@
 
 The command line builds them from its parsed options in one call (:func:`build`: options named like
 the fields); a config file will later build them the same way from a mapping. Choice-valued fields are
-``Literal`` types: Typer checks them when the command line is parsed (a usage error, exit 2, choices
-shown in ``--help``), and :func:`check_choices` checks them again for settings built any other way.
+``Literal`` types from ``choices.py``: Typer checks them when the command line is parsed (a usage error,
+exit 2, choices shown in ``--help``), and :func:`check_choices` checks them again for settings built any
+other way.
 Numeric ranges and combinations are checked in ``__post_init__`` (``UsageError``, exit 2).
 
 ``ModelSettings`` and ``TrainSettings`` are saved into every checkpoint (``dataclasses.asdict``) and read
 back with :func:`build`, which ignores keys written by a newer version.
 
-Imports nothing heavy: ``nmt --help`` loads this module.
+Imports nothing heavy; the command line imports it only when a command runs (dataclasses take a few
+milliseconds to build, and ``nmt --help`` needs only ``choices.py``).
 """
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from nmt_cli.choices import (
+    METRICS,
+    AlignLevel,
+    Cell,
+    Device,
+    LongInput,
+    Optimizer,
+    Placement,
+    Quantize,
+    Schedule,
+    SpmModel,
+    Tokenize,
+    ValidMetric,
+    WhichCheckpoint,
+)
 from nmt_cli.errors import UsageError
 
 S = TypeVar("S")
-
-# ---------------------------------------------------------------------------------------------- choices
-
-Cell = Literal["gru", "lstm"]
-Placement = Literal["bahdanau", "post"]  # bahdanau: query s(t-1), context into the cell | post: query s(t)
-OutputVocab = Literal["seen", "all"]
-Optimizer = Literal["adam", "adamw"]
-Schedule = Literal["constant", "plateau", "rsqrt"]
-ValidMetric = Literal["bleu", "chrf", "loss"]
-Device = Literal["auto", "cpu", "cuda"]
-SpmModel = Literal["unigram", "bpe"]
-LongInput = Literal["crop", "split"]
-AlignLevel = Literal["word", "piece"]
-Quantize = Literal["none", "int8", "bf16"]
-WhichCheckpoint = Literal["best", "last"]
-# sacreBLEU's BLEU tokenizers (sacrebleu.metrics.BLEU.TOKENIZERS; a test keeps the two equal).
-Tokenize = Literal[
-    "none", "zh", "13a", "intl", "char", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200", "spBLEU-1K"
-]
-METRICS = ("bleu", "chrf", "chrf++", "ter")
 
 
 def build(cls: type[S], options: Mapping[str, Any], **derived: Any) -> S:
@@ -244,20 +240,6 @@ class TrainSettings:
     )
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """'30m' -> 1800.0; '' -> 0.0 (no limit)."""
-    if not text:
-        return 0.0
-    match = _DURATION.match(text)
-    if not match:
-        raise UsageError(f"--max-time: cannot read {text!r}; use e.g. 90s, 30m, 2h")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 # ---------------------------------------------------------------------------------------------- decode
 
 
@@ -322,15 +304,6 @@ class ScoreSettings:
             raise UsageError(f"--metrics: choose from {', '.join(METRICS)} (comma-separated)")
         if not 0 <= self.width <= 10:
             raise UsageError("--width must be between 0 and 10")
-
-
-def parse_metrics(text: str) -> tuple[str, ...]:
-    """``"bleu,chrf"`` -> ``("bleu", "chrf")``; unknown names are a usage error, repeats are dropped."""
-    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
-    unknown = [key for key in keys if key not in METRICS]
-    if unknown or not keys:
-        raise UsageError(f"--metrics {text!r}: choose from {', '.join(METRICS)} (comma-separated)")
-    return tuple(dict.fromkeys(keys))
 
 
 @dataclass(frozen=True)

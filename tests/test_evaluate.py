@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from nmt_cli.choices import parse_metrics
 from nmt_cli.cli import app
 from nmt_cli.errors import UsageError
 from nmt_cli.evaluate import tokenized_count
 from nmt_cli.scoring import gate_failures, parse_fail_under, per_sentence_scores, score_corpus
-from nmt_cli.settings import ScoreSettings, parse_metrics
+from nmt_cli.settings import ScoreSettings
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nmt_cli import settings
+from nmt_cli import choices, settings
 from nmt_cli.cli import app
 
 runner = CliRunner()
@@ -105,7 +105,7 @@ def test_unknown_metric_is_a_usage_error(value: str) -> None:
 def test_tokenize_choices_are_sacrebleus() -> None:
     from sacrebleu.metrics import BLEU
 
-    assert set(typing.get_args(settings.Tokenize)) == set(BLEU.TOKENIZERS)
+    assert set(typing.get_args(choices.Tokenize)) == set(BLEU.TOKENIZERS)
 
 
 @pytest.mark.parametrize(

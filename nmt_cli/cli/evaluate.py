@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nmt_cli.choices import Tokenize, parse_metrics
 from nmt_cli.cli.common import options, parsed, run
 from nmt_cli.errors import UsageError
-from nmt_cli.settings import (
-    DecodeSettings,
-    EvaluateSettings,
-    ScoreSettings,
-    Tokenize,
-    build,
-    parse_metrics,
-)
+
+if TYPE_CHECKING:
+    from nmt_cli.settings import DecodeSettings
 
 Hyp = Annotated[
     str | None, typer.Argument(metavar="[HYP|-]", help="Hypotheses, one a line (default: stdin).")
@@ -122,6 +118,7 @@ def evaluate(
 
 def _evaluate(given: dict[str, object]) -> None:
     from nmt_cli.evaluate import run_evaluate
+    from nmt_cli.settings import DecodeSettings, EvaluateSettings, ScoreSettings, build
 
     score = build(ScoreSettings, given, metrics=tuple(str(given["metrics"]).split(",")))
     settings = build(

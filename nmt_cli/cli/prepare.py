@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from nmt_cli.choices import SpmModel
 from nmt_cli.cli.common import options, run
-from nmt_cli.settings import PrepareSettings, SourceSettings, SpmModel, build
 
 Pair = tuple[Path, Path] | None
 Out = Annotated[
@@ -140,6 +140,7 @@ def _prepare(given: dict[str, object]) -> None:
 
     from nmt_cli import display
     from nmt_cli.data.prepare import prepare_data
+    from nmt_cli.settings import PrepareSettings, SourceSettings, build
 
     spec = build(SourceSettings, given)
     settings = build(

@@ -7,20 +7,17 @@ from typing import Annotated
 
 import typer
 
-from nmt_cli.cli.common import options, parsed, run
-from nmt_cli.settings import (
+from nmt_cli.choices import (
     Cell,
     Device,
-    ModelSettings,
     Optimizer,
     OutputVocab,
     Placement,
     Schedule,
-    TrainSettings,
     ValidMetric,
-    build,
     parse_duration,
 )
+from nmt_cli.cli.common import options, parsed, run
 
 Data = Annotated[Path, typer.Argument(help="Data directory written by `nmt prepare`.")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory (created, or resumed).")]
@@ -139,6 +136,7 @@ def train(
 
 
 def _train(given: dict[str, object]) -> None:
+    from nmt_cli.settings import ModelSettings, TrainSettings, build
     from nmt_cli.training import train_model
 
     model = build(

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from nmt_cli.choices import AlignLevel, LongInput, Quantize, WhichCheckpoint
 from nmt_cli.cli.common import exit_now, options, run
-from nmt_cli.settings import AlignLevel, DecodeSettings, LongInput, Quantize, WhichCheckpoint, build
 
 Input = Annotated[str, typer.Argument(metavar="[FILE|-]", help="Input text, one sentence a line.")]
 Model = Annotated[str, typer.Option("--model", "-m", help="Run directory or checkpoint file.")]
@@ -81,6 +81,7 @@ def translate(
     given = options(ctx)
 
     def go() -> None:
+        from nmt_cli.settings import DecodeSettings, build
         from nmt_cli.translate import translate_stream
 
         translate_stream(model, input_file, output, build(DecodeSettings, given))
