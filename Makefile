@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint slow clean
+.PHONY: install demo test lint slow test-floor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,5 +30,17 @@ lint: $(STAMP)
 slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# The fast suite against the lowest versions pyproject.toml admits (constraints/floor.txt).
+FLOOR := .venv-floor
+$(FLOOR)/.installed: pyproject.toml constraints/floor.txt
+	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
+	$(FLOOR)/bin/python -m pip install -q --upgrade pip
+	$(FLOOR)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(FLOOR)/bin/python -m pip install -q -c constraints/floor.txt -e ".[test]"
+	touch $@
+
+test-floor: $(FLOOR)/.installed
+	$(FLOOR)/bin/python -m pytest -q -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) recipes/demo/work
+	rm -rf $(VENV) $(FLOOR) recipes/demo/work

@@ -74,6 +74,15 @@ def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
     return out
 
 
+def check_minimums(settings: Any, minimums: dict[str, float]) -> None:
+    """Refuse a field below its minimum, naming the option (``log_every`` -> ``--log-every``)."""
+    for name, least in minimums.items():
+        value = getattr(settings, name)
+        if not value >= least:  # (also refuses NaN)
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be at least {least:g}, not {value!r}")
+
+
 def check_choices(settings: Any) -> None:
     """Refuse a value outside its Literal choices (the command line refuses them while parsing)."""
     for name, allowed in _choices(type(settings)).items():
@@ -139,6 +148,13 @@ class PrepareSettings:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_minimums(
+            self,
+            {"vocab_size": 1, "input_sentence_size": 1, "max_pieces": 1, "max_chars": 1, "max_ratio": 1.0,
+             "ratio_min_pieces": 0},
+        )  # fmt: skip
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise UsageError("--character-coverage must be in (0, 1]")
 
     def rule_texts(self) -> dict[str, str]:
         """What each rule means, with this run's thresholds (for the report)."""
@@ -223,8 +239,14 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if self.batch_tokens < 1 or self.accum < 1 or self.valid_every < 1:
-            raise UsageError("--batch-tokens, --accum and --valid-every must be positive")
+        check_minimums(
+            self,
+            {"batch_tokens": 1, "accum": 1, "valid_every": 1, "log_every": 1, "keep_last": 1, "lr": 0.0,
+             "warmup": 0, "clip": 0.0, "max_steps": 0, "max_epochs": 0, "max_seconds": 0.0, "save_every": 0,
+             "patience": 0, "threads": 0, "max_nan_skips": 0},
+        )  # fmt: skip
+        if not self.lr > 0.0:
+            raise UsageError(f"--lr must be positive, not {self.lr!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError("--label-smoothing must be in [0, 1)")
 
@@ -277,8 +299,9 @@ class DecodeSettings:
             raise UsageError("--beam and --nbest must be at least 1, --batch-size at least 0")
         if self.nbest > self.beam:
             raise UsageError(f"--nbest {self.nbest} needs --beam of at least {self.nbest}")
-        if self.max_src_len < 1 or self.max_len < 1 or self.max_len_ratio <= 0:
+        if self.max_src_len < 1 or self.max_len < 1 or not self.max_len_ratio > 0:
             raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
+        check_minimums(self, {"threads": 0})
 
     @property
     def sentences_per_batch(self) -> int:

@@ -137,3 +137,27 @@ def test_parse_errors_are_one_line_with_exit_2(args: list[str]) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("nmt: error: ") and result.stderr.count("\n") == 1
     assert "--help" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "data", "--out", "run", "--log-every", "0"],
+        ["train", "data", "--out", "run", "--threads", "-1"],
+        ["train", "data", "--out", "run", "--keep-last", "0"],
+        ["train", "data", "--out", "run", "--lr", "0"],
+        ["train", "data", "--out", "run", "--lr", "nan"],
+        ["train", "data", "--out", "run", "--max-steps", "-5"],
+        ["translate", "-m", "run", "--threads", "-1"],
+        ["translate", "-m", "run", "--max-len-ratio", "nan"],
+        ["prepare", "--out", "x", "--train", "a", "b", "--vocab-size", "0"],
+        ["prepare", "--out", "x", "--train", "a", "b", "--character-coverage", "0"],
+        ["prepare", "--out", "x", "--train", "a", "b", "--max-ratio", "0.5"],
+    ],
+    ids=lambda args: " ".join(args[-2:]),
+)
+def test_out_of_range_numbers_are_one_line_usage_errors(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("nmt: error: --") and result.stderr.count("\n") == 1
+    assert args[-2] in result.stderr

@@ -63,10 +63,14 @@ def load_hf(spec: SourceSettings, split: str) -> Any:
                 data_files={split: [str(f) for f in files]},
                 split=split,
                 streaming=spec.streaming,
+                trust_remote_code=False,
             )
         if any(ch in target for ch in "*?["):
             raise DataError(f"--hf {target}: no files match")
-        return datasets.load_dataset(target, spec.hf_config, split=split, streaming=spec.streaming)
+        # Never run a hub repository's loading script (datasets >= 4 has none to run; say so anyway).
+        return datasets.load_dataset(
+            target, spec.hf_config, split=split, streaming=spec.streaming, trust_remote_code=False
+        )
     except (OSError, ValueError, datasets.exceptions.DatasetsError) as err:
         raise DataError(f"--hf {target}: cannot load split {split!r}: {_first_line(err)}") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -35,12 +36,52 @@ class Chunk:
         return len(self.src)
 
 
-def _open(path: Path) -> BinaryIO:
+class _Checked:
+    """A binary input file whose read errors (a truncated or corrupt .gz, an I/O error) are one-line
+    DataErrors naming the file, raised wherever the reading happens (readers are lazy generators)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fh: BinaryIO = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[assignment]
+        except OSError as err:
+            raise DataError(f"{path}: cannot open ({err.strerror or err})") from None
+
+    def _failed(self, err: Exception) -> DataError:
+        if isinstance(err, EOFError):
+            return DataError(f"{self.path}: truncated gzip file (it ends before its end marker)")
+        if isinstance(err, (gzip.BadGzipFile, zlib.error)):
+            return DataError(f"{self.path}: not a valid gzip file ({err})")
+        return DataError(f"{self.path}: cannot read ({getattr(err, 'strerror', None) or err})")
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._fh)
+        except (EOFError, OSError, zlib.error) as err:
+            raise self._failed(err) from None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._fh.read(size)
+        except (EOFError, OSError, zlib.error) as err:
+            raise self._failed(err) from None
+
+    def __enter__(self) -> _Checked:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+
+def _open(path: Path) -> _Checked:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a text file")
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]
+    return _Checked(path)
 
 
 def _strip_eol(raw: bytes) -> bytes:
@@ -76,7 +117,7 @@ def decode_chunk(raws: list[bytes]) -> tuple[list[str], list[int]]:
     return lines, []
 
 
-def _count_rest(fh: BinaryIO) -> int:
+def _count_rest(fh: _Checked) -> int:
     """Lines left in a binary stream (a last line without ``\\n`` counts)."""
     count, last = 0, b"\n"
     for block in iter(lambda: fh.read(1 << 20), b""):
