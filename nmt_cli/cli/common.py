@@ -11,7 +11,7 @@ from typing import Any
 import typer
 import typer.core
 
-from nmt_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, NmtError, UsageError
+from nmt_cli.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, NmtError, UsageError
 
 # GNU OpenMP threads spin ~300k times at every barrier before sleeping. An RNN runs thousands of
 # small parallel regions per batch, so when another process holds a core the spinning threads wait
@@ -49,6 +49,13 @@ def guarded() -> Iterator[None]:
     except BrokenPipeError:
         _silence_stdout()
         raise typer.Exit(0) from None
+    except EOFError:  # (Typer would turn it into a bare "Aborted")
+        _err("unexpected end of input (a truncated compressed file?)")
+        raise typer.Exit(EXIT_DATA) from None
+    except OSError as err:  # a full disk, a read-only or vanished place: the OS's words, one line
+        where = f"{err.filename}: " if err.filename else ""
+        _err(f"{where}{err.strerror or err}")
+        raise typer.Exit(EXIT_DATA) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -1,0 +1,98 @@
+"""Fault injection for `nmt prepare`: broken inputs and a full disk end in one line, leave nothing behind.
+
+(Kills at every stage of prepare, Ctrl-C and stale staging directories: tests/test_prepare.py.)
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nmt_cli.cli import app
+
+runner = CliRunner()
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and mtime: 'nothing else changed' is equality."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        out[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture()
+def pair(tmp_path: Path, corpus_dir: Path) -> tuple[Path, Path]:
+    src, tgt = tmp_path / "in" / "train.en", tmp_path / "in" / "train.es"
+    src.parent.mkdir()
+    src.write_bytes((corpus_dir / "train.en").read_bytes())
+    tgt.write_bytes((corpus_dir / "train.es").read_bytes())
+    return src, tgt
+
+
+def prepare(out: Path, src: Path, tgt: Path) -> object:
+    return runner.invoke(
+        app, ["prepare", "-o", str(out), "--train", str(src), str(tgt), "--vocab-size", "300", "-q"]
+    )
+
+
+def assert_one_line(result: object, code: int) -> str:
+    assert result.exit_code == code, result.output  # type: ignore[attr-defined]
+    err = result.stderr  # type: ignore[attr-defined]
+    assert err.startswith("nmt: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_truncated_gz_is_one_line_naming_the_file(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    src, tgt = pair
+    whole = gzip.compress(src.read_bytes())
+    cut = src.with_suffix(".en.gz")
+    cut.write_bytes(whole[: len(whole) // 2])
+    before = snapshot(tmp_path)
+    err = assert_one_line(prepare(tmp_path / "data", cut, tgt), 1)
+    assert str(cut) in err and "truncated" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_file_named_gz_that_is_not_gzip_is_one_line(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    src, tgt = pair
+    fake = tmp_path / "in" / "plain.gz"
+    fake.write_bytes(src.read_bytes())
+    err = assert_one_line(prepare(tmp_path / "data", fake, tgt), 1)
+    assert str(fake) in err and "gzip" in err
+
+
+@pytest.mark.parametrize("where", ["encode", "stage"])
+def test_a_full_disk_is_one_line_and_leaves_nothing(
+    tmp_path: Path, pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from nmt_cli.data import encoded, text
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x.ids"))
+
+    target = (encoded.SplitWriter, "add_batch") if where == "encode" else (text.Staged, "appender")
+    monkeypatch.setattr(*target, full)
+    before = snapshot(tmp_path)
+    err = assert_one_line(prepare(tmp_path / "data", *pair), 1)
+    assert "No space left on device" in err
+    assert snapshot(tmp_path) == before  # no DATA, no staging directory, inputs untouched
+
+
+def test_an_unwritable_place_for_the_output_is_one_line(
+    tmp_path: Path, pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    def read_only(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    err = assert_one_line(prepare(tmp_path / "data", *pair), 1)
+    assert "Read-only file system" in err
