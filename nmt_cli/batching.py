@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from nmt_cli.data.encoded import EncodedSplit
+from nmt_cli.errors import UsageError
 from nmt_cli.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -48,8 +49,18 @@ def make_batches(
 
 
 def shard(batches: list[np.ndarray], rank: int, world: int) -> list[np.ndarray]:
-    """Rank ``rank``'s share: every ``world``-th batch, trimmed so all ranks take equal steps."""
-    usable = len(batches) - len(batches) % world if len(batches) >= world else len(batches)
+    """Rank ``rank``'s share: every ``world``-th batch, trimmed so all ranks take equal steps.
+
+    The last ``len(batches) % world`` batches of the epoch's (shuffled) order are left out, other ones
+    in every epoch. Fewer batches than ranks are refused (a rank without a batch would never take a
+    step while the others wait for it); the check is the same on every rank.
+    """
+    if len(batches) < world:
+        raise UsageError(
+            f"the training data makes {len(batches)} batch{'es' if len(batches) != 1 else ''} per epoch, "
+            f"fewer than the {world} processes that share it; lower --batch-tokens or start fewer processes"
+        )
+    usable = len(batches) - len(batches) % world
     return batches[rank:usable:world]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nmt_cli.batching import make_batches, pad, shard, source_batch
+from nmt_cli.errors import UsageError
 from nmt_cli.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 lengths = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=0, max_size=300)
@@ -55,6 +57,28 @@ def test_shards_are_disjoint_and_equal_in_steps() -> None:
     assert [len(p) for p in parts] == [3, 3, 3]
     seen = [int(b[0]) for p in parts for b in p]
     assert len(set(seen)) == 9
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs=lengths, budget=st.integers(1, 800), seed=st.integers(0, 5))
+def test_the_number_of_batches_is_the_same_in_every_epoch(
+    pairs: list[tuple[int, int]], budget: int, seed: int
+) -> None:
+    """Only which sentences share a batch changes: epoch 1 tells whether every rank gets batches."""
+    src = np.array([p[0] for p in pairs], dtype=np.int64)
+    tgt = np.array([p[1] for p in pairs], dtype=np.int64)
+    assert len({len(make_batches(src, tgt, budget, seed, epoch)) for epoch in (1, 2, 3)}) == 1
+
+
+def test_fewer_batches_than_ranks_are_refused() -> None:
+    batches = [np.array([i]) for i in range(3)]
+    assert [len(shard(batches, r, 3)) for r in range(3)] == [1, 1, 1]
+    for world in (4, 5):
+        for rank in range(world):  # the same answer on every rank: no rank is left without a step
+            with pytest.raises(UsageError, match=f"3 batches per epoch, fewer than the {world} processes"):
+                shard(batches, rank, world)
+    with pytest.raises(UsageError, match="1 batch per epoch"):
+        shard(batches[:1], 1, 2)
 
 
 def test_padding_and_special_ids() -> None:

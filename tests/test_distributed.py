@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_nmt
+import torch
+from conftest import TINY_MODEL, TINY_TRAIN, run_nmt
+
+from nmt_cli import record
 
 DEMO = ["--emb", "128", "--enc-hidden", "128", "--dec-hidden", "256", "--attn-dim", "128", "--dropout", "0.1"]
 
@@ -43,3 +46,62 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     b1, b2 = best_bleu(tmp_path / "one"), best_bleu(tmp_path / "two")
     assert b1 > 80 and b2 > 80
     assert abs(b1 - b2) < 5
+
+
+# Launched by torchrun instead of ``-m nmt_cli``: each rank works in its own directory (node{RANK}),
+# so that a relative --out is a different, node-local run directory on every rank.
+NODE_LOCAL = """\
+import os, runpy, sys
+os.chdir(sys.argv[1].replace("RANK", os.environ["RANK"]))
+sys.argv = ["nmt", *sys.argv[2:]]
+runpy.run_module("nmt_cli", run_name="__main__")
+"""
+
+
+def tiny_options() -> list[str]:
+    model = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_MODEL.items()]
+    train = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_TRAIN.items()]
+    return [*model, *train, "-q"]
+
+
+def torchrun(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+    launcher = Path(sys.executable).with_name("torchrun")
+    return subprocess.run(
+        [str(launcher), "--nproc_per_node", "2", *args],
+        capture_output=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_resume_on_node_local_disks_equals_the_uninterrupted_run(tmp_path: Path, data_dir: Path) -> None:
+    """Rank 1 never sees the run directory; the resumed two-process run is the uninterrupted one."""
+    train = ["train", str(data_dir), *tiny_options(), "--valid-every", "10"]
+    full = torchrun("-m", "nmt_cli", *train, "--out", str(tmp_path / "full"), "--max-steps", "30")
+    assert full.returncode == 0, full.stderr.decode()
+    script = tmp_path / "node_local.py"
+    script.write_text(NODE_LOCAL)
+    for node in ("node0", "node1"):
+        (tmp_path / node).mkdir()
+    for steps in ("20", "30"):
+        part = torchrun(str(script), str(tmp_path / "nodeRANK"), *train, "--out", "run", "--max-steps", steps)
+        assert part.returncode == 0, part.stderr.decode()
+    assert "resuming run at step 20" in part.stderr.decode()
+    assert not list((tmp_path / "node1").iterdir()), "rank 1 wrote to its disk"
+    a = record.load_resume_record(tmp_path / "full")
+    b = record.load_resume_record(tmp_path / "node0" / "run")
+    assert a is not None and b is not None
+    assert a.run_state.step == b.run_state.step == 30
+    assert a.rng["world_size"] == b.rng["world_size"] == 2
+    for key, tensor in a.model.weights.items():
+        assert torch.equal(tensor, b.model.weights[key]), key
+    for i, moments in a.optimizer["state"].items():
+        for key, tensor in moments.items():
+            assert torch.equal(tensor, b.optimizer["state"][i][key]), (i, key)
+    losses = [[h["train_loss"] for h in r.run_state.history] for r in (a, b)]
+    assert losses[0] == losses[1]
+    one = run_nmt(*train, "--out", str(tmp_path / "node0" / "run"), "--max-steps", "40")
+    assert one.returncode == 2
+    assert one.stderr.decode().strip().splitlines() == [
+        f"nmt: error: {tmp_path / 'node0' / 'run'} was trained with 2 processes and this job has 1 process; "
+        "resume it with 2 processes (torchrun --nproc_per_node, --nnodes) or use a new --out"
+    ]

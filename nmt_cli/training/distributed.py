@@ -1,16 +1,30 @@
 """Several processes, one model (``torchrun``, PyTorch DDP): rank, world size, agreement across ranks.
 
-With ``WORLD_SIZE`` unset or 1 every function here is a no-op, and torch.distributed is not imported.
+With ``WORLD_SIZE`` unset or 1 every function here is a no-op, and no process group is made.
+
+Every decision that changes what a rank does next is taken collectively, so that no rank is left
+waiting in a collective the others never reach: the resume record is read by rank 0 and sent to the
+others (:func:`broadcast`), stopping (:func:`any_rank`) and skipping a non-finite update
+(:func:`all_finite`) are agreed by all-reduce, and :func:`scope` tears the process group down when
+training ends, also on errors.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
+
+# True while a process group made by ``init`` (not by a program that embeds nmt) exists.
+_made_here = False
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class Dist:
 
 def init() -> Dist:
     """(rank, world size), initialising torch.distributed when launched by torchrun."""
+    global _made_here
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
@@ -35,13 +50,37 @@ def init() -> Dist:
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        _made_here = True
     return Dist(dist.get_rank(), world)
 
 
+def shutdown() -> None:
+    """Destroy the process group :func:`init` made, if any (a group made by the caller is left alone)."""
+    global _made_here
+    dist = sys.modules.get("torch.distributed")
+    if _made_here and dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _made_here = False
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """A block at whose end, normally or by an error, the process group of :func:`init` is destroyed.
+
+    ``train_model`` runs the session inside it: ``with distributed.scope(): ...``.
+    """
+    try:
+        yield
+    finally:
+        shutdown()
+
+
 def local_device(device: torch.device, job: Dist) -> torch.device:
-    """On GPUs each rank uses the GPU torchrun gave it (LOCAL_RANK)."""
+    """On GPUs each rank uses the GPU torchrun gave it (LOCAL_RANK), also for collectives of objects."""
     if device.type == "cuda" and job.world > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        index = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return device
 
 
@@ -64,12 +103,41 @@ def any_rank(flag: bool, device: torch.device, job: Dist) -> bool:
     return bool(t.item())
 
 
-def from_main(record: dict[str, Any], job: Dist) -> dict[str, Any]:
-    """Rank 0's ``record`` on every rank (validation results: every rank takes the same decisions)."""
+def all_finite(flag: bool, device: torch.device, job: Dist) -> bool:
+    """True when ``flag`` holds on every rank: a non-finite update is skipped by all ranks or by none."""
     if job.world == 1:
-        return record
+        return flag
     import torch.distributed as dist
 
-    box = [record]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def broadcast(obj: T, job: Dist, device: torch.device | None = None) -> T:
+    """Rank 0's ``obj`` on every rank (pickled: plain values, records, CPU tensors of a checkpoint)."""
+    if job.world == 1:
+        return obj
+    import torch.distributed as dist
+
+    box: list[Any] = [obj]
+    dist.broadcast_object_list(
+        box, src=0, device=device if device is not None and device.type == "cuda" else None
+    )
+    return box[0]  # type: ignore[no-any-return]
+
+
+def gather(obj: T, job: Dist) -> list[T]:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    if job.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * job.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def from_main(record: dict[str, Any], job: Dist) -> dict[str, Any]:
+    """Rank 0's ``record`` on every rank (validation results: every rank takes the same decisions)."""
+    return broadcast(record, job)

@@ -4,10 +4,18 @@ Exact resume: an epoch's batch order is a pure function of (seed, epoch) (see ba
 checkpoint records the epoch, the position inside it, the RNG states, optimizer, schedule, best
 score and patience (``record.ResumeRecord``). Rerunning the same command on the same run directory
 continues the same run; changed settings are refused unless they are stopping limits or speed knobs.
+
+Several processes (torchrun): the weights are initialised alike on every rank, then rank r seeds its
+own RNGs with ``seed + r`` (different dropout masks; rank 0 draws what a single process draws). Only
+rank 0 reads the run directory, which other machines may not see: it sends the resume record to the
+other ranks. A checkpoint's RNG dict holds every rank's RNG states and the world size (``world_size``,
+``ranks``; a checkpoint without them was written by one process), and a run resumes only with the
+number of processes it was trained with.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +29,7 @@ import nmt_cli.training.distributed as distributed
 from nmt_cli import __version__, display, faults, record
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
-from nmt_cli.errors import CheckpointError, UsageError
+from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.kernels.bf16 import BF16_WARNING, cpu_has_bf16_units
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.record import ModelRecord, ResumeRecord, RunState
@@ -61,13 +69,15 @@ class Session:
         return shard(batches, self.job.rank, self.job.world)
 
     def save(self, is_best: bool) -> None:
-        """Checkpoint the current step (rank 0 only)."""
+        """Checkpoint the current step: every rank calls it (RNG states are gathered), rank 0 writes."""
+        rng = _rng_states(self.job)
         if self.job.main:
-            record.save(self.run_dir, self.resume_record(), self.state.step, is_best, self.cfg.keep_last)
+            record.save(self.run_dir, self.resume_record(rng), self.state.step, is_best, self.cfg.keep_last)
             if faults.armed("kill-after-save", self.state.step):
                 faults.kill_self()
 
-    def resume_record(self) -> ResumeRecord:
+    def resume_record(self, rng: dict[str, Any] | None = None) -> ResumeRecord:
+        """The current step as a record; ``rng`` defaults to this process's RNG states (one process)."""
         weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         model = ModelRecord(
             model_settings=self.model_cfg,
@@ -83,7 +93,7 @@ class Session:
             optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(),
             run_state=RunState(**self.state.__dict__),
-            rng=_rng_state(),
+            rng=rng if rng is not None else {**_rng_state(), WORLD_SIZE: self.job.world},
         )
 
 
@@ -98,16 +108,19 @@ def open_session(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tok, train_split = data.tokenizer(), data.split("train")
+    _check_batches(train_split, cfg, job)
     out_ids = _output_vocabulary(model_cfg, tok, train_split)
     sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
     model_cfg = build(ModelSettings, {**to_dict(model_cfg), **sizes})
-    resumed = record.load_resume_record(run, warn=display.warn)
+    resumed = _load_resume(run, job, device)
     if resumed is not None:
+        _check_world(resumed, run, job)
         model_cfg = _check_resume(resumed.model, model_cfg, cfg, data, run, force)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     model = Seq2Seq(model_cfg)
-    init_weights(model, cfg.seed)
+    init_weights(model, cfg.seed)  # its own generator: the same weights on every rank
+    _seed_rank(cfg.seed, job.rank)
     model.generator.set_vocabulary(out_ids)
     model.to(device)
     loss_module = distributed.wrap(LossModule(model, cfg.label_smoothing), device, job)
@@ -139,12 +152,85 @@ def _output_vocabulary(model_cfg: ModelSettings, tok: Tokenizer, train: EncodedS
     return sorted({0, 1, 2, 3} | {int(i) for i in seen})
 
 
+def _seed_rank(seed: int, rank: int) -> None:
+    """Rank r > 0 draws dropout masks (and other training randomness) from ``seed + r``.
+
+    Called after the weights are initialised; rank 0 keeps the RNG state a single process has."""
+    if rank:
+        torch.manual_seed(seed + rank)
+        random.seed(seed + rank)
+
+
+def _check_batches(train: EncodedSplit, cfg: TrainSettings, job: Dist) -> None:
+    """Refuse a training split with fewer batches than ranks before anything is built.
+
+    The number of batches is the same in every epoch (only which sentences share a batch changes),
+    so epoch 1 tells; ``shard`` raises the error, the same on every rank."""
+    if job.world > 1:
+        shard(make_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, cfg.seed, 1), 0, job.world)
+
+
+def _load_resume(run: Path, job: Dist, device: torch.device) -> ResumeRecord | None:
+    """The run's last checkpoint: rank 0 reads it and sends it to every other rank.
+
+    Other machines may not see the run directory (node-local disks); rank 0 writes it, so its copy
+    is the one to resume from. A failure to read it is raised on every rank, so that no rank waits
+    for the others. For a checkpoint without a world size (older versions), rank 0 takes the one in
+    the run's ``config.json`` (1 when there is none)."""
+    loaded: ResumeRecord | NmtError | None = None
+    failure: Exception | None = None
+    if job.main:
+        try:
+            loaded = record.load_resume_record(run, warn=display.warn)
+            if loaded is not None and WORLD_SIZE not in loaded.rng:
+                loaded.rng[WORLD_SIZE] = _world_in_config(run)
+        except NmtError as err:
+            loaded, failure = err, err
+        except Exception as err:  # not to be left unsaid to the other ranks
+            loaded, failure = NmtError(f"{run}: rank 0 could not read the last checkpoint ({err})"), err
+    loaded = distributed.broadcast(loaded, job, device)
+    if failure is not None:
+        raise failure
+    if isinstance(loaded, NmtError):
+        raise loaded
+    return loaded
+
+
+def _world_in_config(run: Path) -> int:
+    try:
+        return int(json.loads((run / "config.json").read_text(encoding="utf-8")).get("world_size", 1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1
+
+
+def _check_world(resumed: ResumeRecord, run: Path, job: Dist) -> None:
+    """A run resumes only with the number of processes it was trained with (its batches, RNG states)."""
+    saved = int(resumed.rng.get(WORLD_SIZE, 1))
+    if saved != job.world:
+        raise UsageError(
+            f"{run} was trained with {_processes(saved)} and this job has {_processes(job.world)}; "
+            f"resume it with {_processes(saved)} (torchrun --nproc_per_node, --nnodes) or use a new --out"
+        )
+
+
+def _processes(n: int) -> str:
+    return "1 process" if n == 1 else f"{n} processes"
+
+
 def _check_resume(
     old: ModelRecord, model_cfg: ModelSettings, cfg: TrainSettings, data: DataDir, run: Path, force: bool
 ) -> ModelSettings:
     """The model settings to resume with; changed settings are refused (or, with --force, warned about)."""
     old_model = to_dict(old.model_settings)
     changed = [k for k, v in to_dict(model_cfg).items() if old_model.get(k) != v]
+    if "restrict_output" in changed or ("out_vocab" in changed and old.data_sha256 == data.fingerprint):
+        # The output layer's size and the pieces it scores come with the weights: not even --force.
+        was = "seen" if old.model_settings.restrict_output else "all"
+        raise UsageError(
+            f"{run} was trained with --output-vocab {was} ({old.model_settings.out_vocab} output pieces); "
+            f"the output vocabulary cannot change on resume, even with --force: use --output-vocab {was} "
+            "or a new --out"
+        )
     changed += [
         k
         for k, v in to_dict(cfg).items()
@@ -173,9 +259,17 @@ def _restore(session: Session, resumed: ResumeRecord) -> None:
     session.optimizer.load_state_dict(resumed.optimizer)
     session.schedule.load_state_dict(resumed.schedule)
     session.state = resumed.run_state
-    _set_rng_state(resumed.rng)
+    _set_rng_state(resumed.rng, session.job.rank)
+    if session.job.rank and RANKS not in resumed.rng:  # saved by an older version: rank 0's states only
+        _seed_rank(session.cfg.seed, session.job.rank)
     session.metrics.truncate_after(session.state.step)
     display.info(f"resuming {session.run_dir} at step {session.state.step} (epoch {session.state.epoch})")
+
+
+# Keys of a checkpoint's RNG dict besides this process's states ("torch", "python", "cuda"):
+# the number of processes that trained the run, and (with several) every rank's states, by rank.
+WORLD_SIZE = "world_size"
+RANKS = "ranks"
 
 
 def _rng_state() -> dict[str, Any]:
@@ -185,11 +279,35 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _rng_states(job: Dist) -> dict[str, Any]:
+    """The RNG dict of a checkpoint: rank 0's states (as one process saves them), the world size and,
+    with several ranks, every rank's states. Collective: every rank calls it."""
+    mine = _rng_state()
+    if job.world == 1:
+        return {**mine, WORLD_SIZE: 1}
+    every = distributed.gather(mine, job)
+    return {**every[0], WORLD_SIZE: job.world, RANKS: every}
+
+
+def _set_rng_state(state: dict[str, Any], rank: int = 0) -> None:
+    """Restore rank ``rank``'s RNG states (rank 0's top-level ones in checkpoints of one process)."""
+    mine = state[RANKS][rank] if RANKS in state else state
+    torch.set_rng_state(mine["torch"])
+    random.setstate(mine["python"])
+    if "cuda" in mine and torch.cuda.is_available():
+        _set_cuda_rng_state(mine["cuda"], warn=rank == 0)
+
+
+def _set_cuda_rng_state(states: list[torch.Tensor], warn: bool) -> None:
+    """Restore the CUDA RNG states of the devices present (a checkpoint may come from a bigger machine)."""
+    present = torch.cuda.device_count()
+    if len(states) > present and warn:
+        display.warn(
+            f"the checkpoint holds the CUDA RNG states of {len(states)} devices and this machine has "
+            f"{present}; the states of the other {len(states) - present} are not restored"
+        )
+    for index, state in enumerate(states[:present]):
+        torch.cuda.set_rng_state(state, index)
 
 
 def run_record(session: Session) -> dict[str, Any]:
