@@ -4,6 +4,22 @@ A run directory holds ``step-NNNNNNNN.pt`` files, ``best.pt`` and ``last.pt`` (h
 them) and ``checkpoints.json``, a manifest with every file's sha256. A save writes a temporary file
 in the same directory, fsyncs it, renames it into place, updates the manifest the same way and only
 then prunes old files, so the previous good checkpoint survives a kill or a full disk at any point.
+The manifest is the commit point: a step file it does not list was never part of the run.
+
+A run directory is untrusted input (copied, shared, tampered with). The manifest must have the shape
+this module writes and may name only the files it writes (``step-NNNNNNNN.pt`` with its own step): any
+other manifest is refused with a one-line :class:`CheckpointError` before anything is acted on (a name
+is never unlinked, opened or trusted because a manifest says so). The run's files are never opened
+through a symbolic link (``O_NOFOLLOW``, ``lstat``): a symlink, or anything but a regular file, under
+one of the run's names is refused with an error that names it.
+
+Taking the run's lock (:func:`run_lock`) checks the run's files and tidies what a killed training left:
+temporaries (``.*.tmp``, ``.*.link``); step files after the manifest's ``last`` that it does not list
+(written, then killed before the manifest was updated: removed, not adopted, because the save they
+belong to never completed (``best.pt`` may be half done); training resumes from the manifest's ``last``
+and writes that step again, the same bytes); files the manifest marks pruned (killed while pruning);
+and a ``last.pt`` that is not yet the manifest's ``last`` (killed before the link). Several step files
+without any manifest are refused rather than removed: that manifest was lost, not left unwritten.
 """
 
 from __future__ import annotations
@@ -13,6 +29,8 @@ import fcntl
 import io
 import json
 import os
+import re
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,40 +43,184 @@ from nmt_cli.errors import CheckpointError, UsageError
 
 MANIFEST = "checkpoints.json"
 FORMAT = 1
+# The files of a run besides its step files; each must be a regular file when present.
+RUN_FILES = ("config.json", MANIFEST, "metrics.jsonl", "best.pt", "last.pt", ".lock")
+STEP_FILE = re.compile(r"step-[0-9]{8,}\.pt")
+# What a killed write leaves: durable.atomic_write's ``.NAME.XXXXXXXX.tmp``, _link's ``.NAME.link``.
+TEMPORARY = re.compile(r"\..+\.(tmp|link)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+_NO_FOLLOW = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO never hangs the open
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """durable.atomic_write, with a full disk reported as a checkpoint error."""
+def step_name(step: int) -> str:
+    """The name of the step file of update ``step``."""
+    return f"step-{step:08d}.pt"
+
+
+def run_error(err: OSError, path: Path, doing: str) -> CheckpointError:
+    """An OSError on a run file as a one-line error (a full disk or a read-only run keeps the last
+    checkpoint: nothing is replaced before its new content is complete)."""
+    if err.errno in _DISK_FULL:
+        return CheckpointError(
+            f"{path.parent}: disk full while {doing} {path.name}; the previous checkpoint is kept"
+        )
+    if err.errno in _NOT_WRITABLE:
+        return CheckpointError(
+            f"{path.parent}: the run directory is not writable ({err.strerror} while {doing} {path.name})"
+        )
+    if err.errno == errno.ELOOP:
+        return _symlink(path)
+    return CheckpointError(f"{path}: {err.strerror or err} (while {doing} it)")
+
+
+def _symlink(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: a symbolic link in a run directory; nmt never follows one out of the run (remove it)"
+    )
+
+
+def _not_regular(path: Path) -> CheckpointError:
+    return CheckpointError(f"{path}: not a regular file; a run directory holds only the files nmt writes")
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a run file that is a symbolic link or not a regular file (a missing one is fine)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise _symlink(path)
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path)
+
+
+def read_run_file(path: Path) -> bytes:
+    """A run file's bytes, never read through a symlink; FileNotFoundError when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise run_error(err, path, "reading") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
+        return fh.read()
+
+
+def write_run_file(path: Path, data: bytes) -> None:
+    """Replace a run file atomically with ``data`` (never writing through a symlink there)."""
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+def append_run_file(path: Path, data: bytes) -> None:
+    """Append ``data`` to a run file in one ``write`` (O_APPEND, never through a symlink).
+
+    A short write (the disk filled up inside the record) is a disk-full error; it may leave a torn
+    last line, which readers of the file skip.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_FOLLOW, 0o666)
+    except OSError as err:
+        raise run_error(err, path, "appending to") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
+        if os.write(fd, data) != len(data):
+            raise faults.disk_full(str(path))
+    except OSError as err:
+        raise run_error(err, path, "appending to") from None
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object], in_run: bool = True) -> None:
+    """durable.atomic_write, with OS errors (a full disk...) as one-line checkpoint errors.
+
+    ``in_run``: ``path`` is a run file, so a symlink or special file there is refused (durable writes
+    through those, as a user's output may be ``/dev/stdout``).
+    """
+    if in_run:
+        check_regular(path)
     try:
         durable.atomic_write(path, write)
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise CheckpointError(
-                f"{path.parent}: disk full while writing {path.name}; the previous checkpoint is kept"
-            ) from None
-        raise
+        raise run_error(err, path, "writing") from None
 
 
 def _link(src: Path, dst: Path) -> None:
     """Point ``dst`` at ``src``'s content atomically (hard link, or a copy where links fail)."""
     tmp = dst.with_name(f".{dst.name}.link")
-    if tmp.exists():
-        tmp.unlink()
+    tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
     except OSError:
         _atomic_write(tmp, lambda fh: fh.write(src.read_bytes()))
+    check_regular(dst)
     os.replace(tmp, dst)
 
 
 def read_manifest(run: Path) -> dict[str, Any]:
+    """The run's manifest, checked (shape and names; see the module docstring); empty when missing."""
     path = run / MANIFEST
-    if not path.exists():
+    try:
+        data = read_run_file(path)
+    except FileNotFoundError:
         return {"files": {}, "best": None, "last": None}
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-    except json.JSONDecodeError:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: damaged manifest (not UTF-8)") from None
+    except (ValueError, RecursionError):
         raise CheckpointError(f"{path}: damaged manifest (not valid JSON)") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise CheckpointError(f"{path}: damaged or foreign manifest ({problem}); refusing to use it")
+    return manifest  # type: ignore[no-any-return]
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What makes ``manifest`` other than one :func:`save` writes, or None."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "no 'files' object"
+    for name, entry in files.items():
+        problem = _entry_problem(entry)
+        if problem:
+            return f"{_short(name)}: {problem}"
+        if name != step_name(entry["step"]):
+            return f"{_short(name)} is not a name nmt writes (step-NNNNNNNN.pt of its step)"
+    for key in ("best", "last"):
+        if manifest.get(key) is not None and manifest[key] not in files:
+            return f"{key!r} names no listed checkpoint"
+    if "best_file" in manifest:
+        problem = _entry_problem(manifest["best_file"])
+        if problem:
+            return f"'best_file': {problem}"
+    return None
+
+
+def _short(name: str) -> str:
+    """A name from a manifest for a message: quoted, escaped, its end kept when it is long."""
+    return repr(name if len(name) <= 80 else "..." + name[-77:])
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return "not an object"
+    if not (isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"])):
+        return "no sha256"
+    for key in ("step", "bytes"):
+        if type(entry.get(key)) is not int or entry[key] < 0:
+            return f"no {key}"
+    if not isinstance(entry.get("pruned", False), bool):
+        return "'pruned' is not true or false"
+    return None
 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
@@ -71,9 +233,11 @@ def save(
 ) -> Path:
     """Save ``payload`` as step ``step``; update last (and best, written as ``slim``: what translation
     needs, so a cold start reads and verifies a third of the bytes); prune beyond ``keep_last``."""
-    name = f"step-{step:08d}.pt"
+    name = step_name(step)
     path = run / name
     _atomic_write(path, lambda fh: _write_payload(fh, payload, step))
+    if faults.armed("kill-before-manifest", step):
+        faults.kill_self()
     manifest = read_manifest(run)
     manifest["files"][name] = _entry(path, step)
     manifest["last"] = name
@@ -90,7 +254,7 @@ def save(
 def write_file(path: Path, payload: dict[str, Any]) -> None:
     """A standalone checkpoint file (e.g. averaged weights), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda fh: torch.save(payload, fh))
+    _atomic_write(path, lambda fh: torch.save(payload, fh), in_run=False)
 
 
 def _entry(path: Path, step: int) -> dict[str, Any]:
@@ -189,6 +353,11 @@ def load(
         raise UsageError(f"--checkpoint must be best or last, not {which!r}")
     errors = []
     for candidate, sha in _candidates(path, which):
+        try:
+            check_regular(candidate)
+        except CheckpointError as err:
+            errors.append(str(err))
+            continue
         if not candidate.exists():
             continue
         try:
@@ -204,28 +373,90 @@ def load(
 
 @contextmanager
 def run_lock(run: Path) -> Iterator[None]:
-    """An exclusive lock on the run directory: two trainings never write into it at once."""
-    run.mkdir(parents=True, exist_ok=True)
-    fh = open(run / ".lock", "w")
+    """An exclusive lock on the run directory: two trainings never write into it at once.
+
+    Taking it checks the run's files and tidies what a killed training left (see the module docstring).
+    """
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise UsageError(f"{run} is in use by another training (lock held on {run / '.lock'})") from None
-    for stale in run.glob(".*.tmp"):  # left by a run killed mid-write; we hold the lock now
-        stale.unlink(missing_ok=True)
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CheckpointError(f"{run}: cannot create the run directory ({err.strerror or err})") from None
+    if not os.access(run, os.W_OK | os.X_OK):  # found now, not at the first save after an hour of training
+        raise CheckpointError(f"{run}: the run directory is not writable (read-only or not yours)")
+    lock = run / ".lock"
+    check_regular(lock)  # (the open below refuses the same, in fewer words)
     try:
-        yield
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | _NO_FOLLOW, 0o666)
+    except OSError as err:
+        raise run_error(err, lock, "opening") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(lock)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{run} is in use by another training (lock held on {lock})") from None
+        try:
+            _tidy(run)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+        os.close(fd)
+
+
+def _tidy(run: Path) -> None:
+    """Check the run's files and remove what a killed training left; we hold the lock."""
+    for name in RUN_FILES:
+        check_regular(run / name)
+    manifest = read_manifest(run)
+    files = manifest["files"]
+    last = files[manifest["last"]]["step"] if manifest.get("last") else -1
+    entries = [e for e in os.scandir(run) if not e.is_dir(follow_symlinks=False)]
+    steps = [e for e in entries if STEP_FILE.fullmatch(e.name)]
+    if len(steps) > 1 and not os.path.lexists(run / MANIFEST):
+        # A kill leaves at most the first step file before the first manifest: this one was lost.
+        raise CheckpointError(
+            f"{run}: step files but no {MANIFEST} (removed?); restore it, or move the step files "
+            "away, or use a new --out"
+        )
+    for entry in entries:
+        if TEMPORARY.fullmatch(entry.name):
+            os.unlink(entry.path)
+    for entry in steps:
+        listed = files.get(entry.name)
+        if listed is not None and listed.get("pruned"):
+            os.unlink(entry.path)  # killed while pruning (or rewritten, then killed before the manifest)
+        elif listed is None and int(entry.name[5:-3]) > last:
+            os.unlink(entry.path)  # written, then killed before the manifest: never part of the run
+        # (an unlisted one at or before the last step was not written by this run: left alone)
+    for name in files:
+        check_regular(run / name)
+    _relink_last(run, manifest)
+
+
+def _relink_last(run: Path, manifest: dict[str, Any]) -> None:
+    """Make ``last.pt`` the manifest's last step file again after a kill between manifest and link."""
+    name = manifest.get("last")
+    if not name or not (run / name).is_file():
+        return
+    src, dst = run / name, run / "last.pt"
+    sha = manifest["files"][name]["sha256"]
+    if dst.is_file() and (os.path.samefile(src, dst) or durable.sha256_file(dst) == sha):
+        return
+    if durable.sha256_file(src) == sha:  # never point last.pt at a damaged file
+        _link(src, dst)
 
 
 def last_kept(run: Path, last: int) -> tuple[list[str], list[dict[str, Any]]]:
     """The names and verified contents of the last ``last`` kept step files of ``run``, oldest first."""
+    if last < 1:
+        raise UsageError(f"--last must be at least 1, not {last}")
     manifest = read_manifest(run)
     files = manifest["files"]
     names = [n for n in sorted(files, key=lambda n: files[n]["step"]) if not files[n].get("pruned")][-last:]
     if not names:
         raise CheckpointError(f"{run}: no checkpoints to average")
+    for name in names:
+        check_regular(run / name)
     return names, [load_file(run / n, files[n]["sha256"]) for n in names]

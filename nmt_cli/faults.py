@@ -8,7 +8,10 @@ One environment variable arms one fault; unset in normal use, and reading it is 
     NMT_FAULT=NAME:SIGNAL     at point NAME, send it SIGSIGNAL instead (prepare-tokenizer:INT)
 
 Step faults are asked for with :func:`armed` or :func:`once` by code that knows its step, and the caller
-decides what the fault does (:func:`kill_self`, raise :func:`disk_full`, a NaN loss...). Point faults
+decides what the fault does (:func:`kill_self`, raise :func:`disk_full`, a NaN loss...). The step faults
+of training are ``kill-mid-save`` and ``enospc-save`` (half the step file written), ``kill-before-manifest``
+(the step file written, the manifest not yet), ``kill-after-save`` (the checkpoint complete),
+``enospc-metrics`` (appending to ``metrics.jsonl``) and ``nan-loss``. Point faults
 act by themselves: :func:`point` sends the signal. The points of ``nmt prepare`` are ``prepare-staged``,
 ``prepare-tokenizer``, ``prepare-encoded`` (after each pass) and ``prepare-rename`` (before the finished
 directory is moved into place).

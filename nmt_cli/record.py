@@ -31,7 +31,14 @@ TRAINING_ONLY = ("optimizer", "schedule", "rng")
 
 @dataclass
 class RunState:
-    """Everything besides weights, optimizer and schedule that an exact resume needs."""
+    """Everything besides weights, optimizer and schedule that an exact resume needs.
+
+    ``best_score``, ``bad_validations`` and ``history`` are the regular validations' (what best,
+    patience and the plateau schedule decide on); ``best_saved`` is the score of the checkpoint in
+    ``best.pt``, which a stop-time validation may have improved on (None: the same as ``best_score``,
+    as in checkpoints written before it existed). ``window_loss``/``window_tokens`` sum the training
+    loss since the last regular validation, so a resumed run reports the same ``train_loss``.
+    """
 
     step: int = 0
     epoch: int = 1
@@ -41,6 +48,9 @@ class RunState:
     elapsed: float = 0.0
     nan_skips: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_saved: float | None = None
+    window_loss: float = 0.0
+    window_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,8 @@ def resume_record(payload: dict[str, Any], where: str) -> ResumeRecord:
         )
     except KeyError as err:
         raise CheckpointError(f"{where}: a checkpoint without training state ({err.args[0]!r})") from None
+    except TypeError:  # run_state is no dict, or has fields this version does not know
+        raise CheckpointError(f"{where}: a training state this version cannot resume") from None
 
 
 def load_model_record(model_path: Path | str, which: str = "best", warn: Warn | None = None) -> ModelRecord:
@@ -151,7 +163,8 @@ def assert_finite(weights: dict[str, Tensor]) -> None:
 
 
 def average(run: Path, last: int, out: Path) -> list[str]:
-    """Average the weights of the last ``last`` kept checkpoints of ``run`` into ``out``.
+    """Average the weights of the last ``last`` (at least 1: a UsageError otherwise) kept checkpoints of
+    ``run`` into ``out``.
 
     The result is a self-contained model checkpoint (settings and tokenizer of the newest one) without
     training state; returns the names that were averaged.

@@ -1,28 +1,56 @@
-"""``nmt info``: what a run directory holds, for people (stderr) or scripts (``--json``)."""
+"""``nmt info``: what a run directory holds, for people (stderr) or scripts (``--json``).
+
+A run directory is untrusted input: its files are read without following symlinks, a damaged
+``config.json`` or manifest is a one-line error, and lines of ``metrics.jsonl`` that are no record
+(a torn last line after a power loss) are skipped.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from nmt_cli import display
+from nmt_cli import checkpoint, display
 from nmt_cli.errors import DataError
+
+
+def metrics_lines(data: bytes) -> list[tuple[bytes, dict[str, Any] | None]]:
+    """The lines of a ``metrics.jsonl`` (each ending in a newline) with their records; None for a line
+    that is not a JSON object (torn by a power loss, or damaged)."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # b"" after a final newline, else a line the writer did not finish
+    if last:
+        pieces.append(last)
+    lines = []
+    for piece in pieces:
+        try:
+            record = json.loads(piece)
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+            record = None
+        lines.append((piece + b"\n", record if isinstance(record, dict) else None))
+    return lines
 
 
 def read_run(run: Path) -> dict[str, Any]:
     """config.json, checkpoints.json and metrics.jsonl of a run, as one record."""
-    if not (run / "config.json").exists():
-        raise DataError(f"{run}: not a run directory (no config.json)")
-    record: dict[str, Any] = {"run": str(run), "config": json.loads((run / "config.json").read_text())}
-    manifest = run / "checkpoints.json"
-    record["checkpoints"] = json.loads(manifest.read_text()) if manifest.exists() else {}
-    metrics = run / "metrics.jsonl"
-    rows = (
-        [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        if metrics.exists()
-        else []
-    )
+    config_path = run / "config.json"
+    try:
+        config = json.loads(checkpoint.read_run_file(config_path).decode("utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{run}: not a run directory (no config.json)") from None
+    except (ValueError, RecursionError):
+        raise DataError(f"{config_path}: damaged (not UTF-8 JSON)") from None
+    if not isinstance(config, dict):
+        raise DataError(f"{config_path}: damaged (not a JSON object)")
+    record: dict[str, Any] = {"run": str(run), "config": config}
+    has_manifest = os.path.lexists(run / checkpoint.MANIFEST)
+    record["checkpoints"] = checkpoint.read_manifest(run) if has_manifest else {}
+    try:
+        rows = [r for _, r in metrics_lines(checkpoint.read_run_file(run / "metrics.jsonl")) if r is not None]
+    except FileNotFoundError:
+        rows = []
     record["validations"] = [r for r in rows if "train_loss" in r]
     return record
 
@@ -33,12 +61,24 @@ def show_run(run: Path, json_out: bool = False) -> None:
         print(json.dumps(record, sort_keys=True, ensure_ascii=False))
         return
     cfg = record["config"]
-    model = cfg["model"]
-    display.info(
-        f"{run}: {model['cell']} {model['attention']} emb {model['emb']} enc {model['enc_hidden']}x2 "
-        f"dec {model['dec_hidden']}, {cfg['parameters']:,} parameters"
-    )
+    try:
+        model = cfg["model"]
+        line = (
+            f"{run}: {model['cell']} {model['attention']} emb {model['emb']} enc {model['enc_hidden']}x2 "
+            f"dec {model['dec_hidden']}, {cfg['parameters']:,} parameters"
+        )
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{run / 'config.json'}: not written by nmt train (settings missing)") from None
+    display.info(line)
     ckpt = record["checkpoints"]
     if ckpt:
         display.info(f"best {ckpt.get('best')}, last {ckpt.get('last')}")
-    display.show_training_summary(run, record["validations"])
+    display.show_training_summary(run, [r for r in record["validations"] if _showable(r)])
+
+
+def _showable(row: dict[str, Any]) -> bool:
+    """A validation record with the fields the summary draws (a hand-edited line may lack them)."""
+    if "bleu" not in row:
+        return True
+    numbers = [row.get(k) for k in ("bleu", "dev_loss")]
+    return type(row.get("step")) is int and all(isinstance(v, (int, float)) for v in numbers)

@@ -60,3 +60,23 @@ def test_averaging_writes_a_model_record(run_dir: Path, tmp_path: Path) -> None:
     rec = record.model_record(checkpoint.load_file(out), str(out))
     assert rec.averaged_from == names == ["step-00000040.pt", "step-00000060.pt"]
     assert not TRAINING_ONLY & set(checkpoint.load_file(out))
+
+
+def test_a_run_state_without_the_newer_fields_still_resumes(run_dir: Path) -> None:
+    """Step files written before best_saved and the loss window existed load with their defaults."""
+    payload = dict(checkpoint.load(run_dir, "last"))
+    old = {
+        k: v
+        for k, v in payload["run_state"].items()
+        if k not in ("best_saved", "window_loss", "window_tokens")
+    }
+    resumed = record.resume_record({**payload, "run_state": old}, "old.pt")
+    assert resumed.run_state.best_saved is None and resumed.run_state.window_tokens == 0
+    assert resumed.run_state.step == 60
+
+
+def test_a_run_state_this_version_does_not_know_is_refused(run_dir: Path) -> None:
+    payload = dict(checkpoint.load(run_dir, "last"))
+    for run_state in ({**payload["run_state"], "from_the_future": 1}, [1, 2]):
+        with pytest.raises(CheckpointError, match="cannot resume"):
+            record.resume_record({**payload, "run_state": run_state}, "new.pt")

@@ -12,7 +12,7 @@ from nmt_cli.cli.common import run
 
 Run = Annotated[Path, typer.Argument(metavar="RUN", help="Run directory.")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Checkpoint file to write.")]
-Last = Annotated[int, typer.Option("--last", help="Average the last K kept checkpoints.")]
+Last = Annotated[int, typer.Option("--last", min=1, help="Average the last K kept checkpoints (K >= 1).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the run record as JSON on stdout.")]
 
 

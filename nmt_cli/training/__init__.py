@@ -34,10 +34,13 @@ def train_model(
     lock = checkpoint.run_lock(run) if rank == 0 else nullcontext()
     with lock:
         session = open_session(data_dir, run, model_cfg, cfg, force=force)
+        # Resumed, the session kept the lines up to its step; fresh, none: a run killed before its
+        # first checkpoint wrote lines that this one writes again.
+        session.metrics.truncate_after(session.state.step)
         if session.job.main:
             text = json.dumps(run_record(session), indent=2, sort_keys=True) + "\n"
-            (run / "config.json").write_text(text)
-        state = loop.train(session, quiet)
+            checkpoint.write_run_file(run / "config.json", text.encode("utf-8"))
+        state, validations = loop.train(session, quiet)
     if session.job.main:
-        display.show_training_summary(run, state.history)
+        display.show_training_summary(run, validations)
     return state

@@ -3,6 +3,11 @@
 Read top to bottom: ``train`` runs updates until a limit is reached (steps, epochs, time, patience);
 each ``_update`` accumulates gradients over ``--accum`` batches and steps the optimizer, skipping a
 bounded number of non-finite updates; validation (``validation.py``) scores dev and saves a checkpoint.
+
+Exact resume at any stop: everything a later update or validation depends on is in the run state
+(the training loss summed since the last validation included), and a stop between validations only
+reports (``Validator.validate(stop=True)``), so a run stopped by ``--max-steps``/``--max-time`` (or
+killed) and continued is the run that never stopped: same weights, same metrics lines.
 """
 
 from __future__ import annotations
@@ -26,13 +31,17 @@ from nmt_cli.training.session import Session
 from nmt_cli.training.validation import Validator
 
 
-def train(session: Session, quiet: bool) -> RunState:
-    """Train from the session's current step until a stopping rule holds; returns the final state."""
+def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]]:
+    """Train from the session's current step until a stopping rule holds.
+
+    Returns the final state and the validation records to summarise (the regular ones, and the
+    stop-time report when the run stopped between validations).
+    """
     cfg, state = session.cfg, session.state
     validator = Validator(session)
     batches = _batches(session)
     progress = Progress(state.step, cfg.max_steps, enabled=session.job.main and not quiet)
-    window_loss, window_tokens, started = 0.0, 0, time.monotonic()
+    started = time.monotonic()
     base_elapsed = state.elapsed
     log_tokens, log_time = 0, started
     with progress:
@@ -44,8 +53,8 @@ def train(session: Session, quiet: bool) -> RunState:
             if math.isnan(loss):
                 continue
             state.elapsed = base_elapsed + time.monotonic() - started
-            window_loss += loss * tokens
-            window_tokens += tokens
+            state.window_loss += loss * tokens
+            state.window_tokens += tokens
             progress.update(state.step, loss, tokens, session.optimizer.param_groups[0]["lr"])
             log_tokens += tokens
             if state.step % cfg.log_every == 0:
@@ -55,14 +64,16 @@ def train(session: Session, quiet: bool) -> RunState:
                 session.metrics.write(record)
                 log_tokens, log_time = 0, now
             if state.step % cfg.valid_every == 0:
-                validator.validate(window_loss / max(window_tokens, 1), progress)
-                window_loss, window_tokens = 0.0, 0
+                validator.validate(progress)
                 log_tokens, log_time = 0, time.monotonic()  # rates measure training only
             elif cfg.save_every and state.step % cfg.save_every == 0:
                 session.save(is_best=False)
+    shown = list(state.history)
     if state.step and (not state.history or state.history[-1]["step"] != state.step):
-        validator.validate(window_loss / max(window_tokens, 1), progress)
-    return state
+        # Stopped between validations: report and checkpoint, but leave the window, best score,
+        # patience and schedule as they are, so that continuing later is the run that never stopped.
+        shown.append(validator.validate(progress, stop=True))
+    return state, shown
 
 
 def _batches(session: Session) -> Iterator[Batch]:

@@ -1,7 +1,12 @@
-"""``metrics.jsonl``: one JSON object per line, flushed as written (rank 0 only).
+"""``metrics.jsonl``: one JSON object per line, appended as written (rank 0 only).
 
 Two kinds of lines: every ``--log-every`` updates ``{step, epoch, loss, tgt_tokens_per_s}``; at every
-validation ``{step, epoch, train_loss, lr, elapsed, [dev_loss, dev_ppl, bleu, chrf, best]}``.
+validation ``{step, epoch, train_loss, lr, elapsed, [dev_loss, dev_ppl, bleu, chrf, best]}``. A
+validation at a stop between validations (``--max-steps``, ``--max-time``) also has ``"stop": true``:
+it reports, but is not part of the run, and a resume drops it (a run that never stopped has none).
+
+Each record is one ``write`` with ``O_APPEND`` and never through a symlink; a power loss may leave a
+torn last line, which resume and ``nmt info`` skip.
 """
 
 from __future__ import annotations
@@ -10,20 +15,41 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nmt_cli import checkpoint, faults
+from nmt_cli.runinfo import metrics_lines
+
 
 class MetricsLog:
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
+        """Append ``record`` as one line; a full disk is a one-line CheckpointError."""
+        if not self.enabled:
+            return
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+        if faults.armed("enospc-metrics", int(record.get("step", 0))):
+            raise checkpoint.run_error(faults.disk_full(str(self.path)), self.path, "appending to")
+        checkpoint.append_run_file(self.path, line)
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop records a killed run wrote after its last checkpoint."""
-        if not self.enabled or not self.path.exists():
+        """On resume from ``step``: drop the records a killed run wrote after its last checkpoint, the
+        stop-time reports (the run goes on past them) and lines that are no record (a torn last line)."""
+        if not self.enabled:
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
-        self.path.write_text("".join(kept), encoding="utf-8")
+        try:
+            data = checkpoint.read_run_file(self.path)
+        except FileNotFoundError:
+            return
+        kept = b"".join(
+            line
+            for line, record in metrics_lines(data)
+            if record is not None and _step(record) <= step and not record.get("stop")
+        )
+        if kept != data:
+            checkpoint.write_run_file(self.path, kept)
+
+
+def _step(record: dict[str, Any]) -> float:
+    step = record.get("step", 0)
+    return step if type(step) is int else float("inf")  # a record without a usable step goes

@@ -77,10 +77,18 @@ class Validator:
             "chrf": chrf.score,
         }
 
-    def validate(self, train_loss: float, progress: Progress) -> None:
-        """Score dev (rank 0), decide best and patience (every rank alike), log, checkpoint."""
+    def validate(self, progress: Progress, stop: bool = False) -> dict[str, Any]:
+        """Score dev (rank 0), log, checkpoint; returns the metrics record.
+
+        A regular validation decides best, patience and the plateau schedule (every rank alike) and
+        starts a new training-loss window. A stop-time one (``stop``: the run stops between
+        validations) only reports and checkpoints: it changes no state a run that never stopped would
+        not have, so a run continued from it is that run. Its checkpoint becomes ``best.pt`` only when
+        it beats the one there.
+        """
         session = self.session
         state = session.state
+        train_loss = state.window_loss / max(state.window_tokens, 1)
         record: dict[str, Any] = {"step": state.step, "epoch": state.epoch, "train_loss": train_loss}
         if self.has_dev and session.job.main:
             record.update(self.scores())
@@ -90,14 +98,28 @@ class Validator:
         if "bleu" in record:
             metric = session.cfg.valid_metric
             score = record["dev_loss"] if metric == "loss" else record[metric]
-            is_best = better(metric, score, state.best_score)
+            # In a run that never stopped, best.pt holds the best regular validation (best_saved is
+            # best_score); after a stop-time validation beat it, best.pt holds that one.
+            saved = state.best_score if state.best_saved is None else state.best_saved
+            is_best = better(metric, score, saved)
             if is_best:
-                state.best_score, state.bad_validations = score, 0
+                state.best_saved = score
+            if stop:
+                record["best"] = is_best
             else:
-                state.bad_validations += 1
-            session.schedule.observe(is_best)
-            record["best"] = is_best
-        state.history.append(record)
+                improved = better(metric, score, state.best_score)
+                if improved:
+                    state.best_score, state.bad_validations = score, 0
+                else:
+                    state.bad_validations += 1
+                session.schedule.observe(improved)
+                record["best"] = improved
+        if stop:
+            record["stop"] = True
+        else:
+            state.history.append(record)
+            state.window_loss, state.window_tokens = 0.0, 0  # before the save: a resume starts here
         session.metrics.write(record)
         progress.log_validation(record)
         session.save(is_best)
+        return record
