@@ -3,23 +3,34 @@
 Split only on ``\\n``; strip one trailing ``\\r``; never ``str.splitlines()`` (it would also split on
 U+2028, U+0085, form feeds and lone ``\\r``). ``-`` means stdin/stdout. Invalid UTF-8 is replaced and
 reported, or refused with ``strict``.
+
+Inputs are any readable path but a directory: a file, a FIFO, ``/dev/fd/N`` (``<(zcat x.gz)``), a
+device. Outputs go through :func:`open_output`: a file appears whole or not at all (see
+:class:`nmt_cli.durable.Replacement`; a FIFO or a device is written in place). An error reading or
+writing is a one-line :class:`DataError` naming the file, except a broken pipe on output, which is the
+reader leaving (``| head``) and is left for the command line to end quietly.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import select
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
-from nmt_cli.durable import atomic_write
+from nmt_cli.durable import Replacement
 from nmt_cli.errors import DataError
 
 Warn = Callable[[str], None]
 
+STDIN, STDOUT = "<stdin>", "<stdout>"
+MAX_CHUNK_BYTES = 1 << 24  # a chunk of lines stops growing here (16 MiB), whatever its line count
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
@@ -43,17 +54,34 @@ def decode_line(raw: bytes, where: str, lineno: int, strict: bool, warn: Warn | 
         return raw.decode("utf-8", errors="replace")
 
 
-def _open_binary(path: str | Path) -> BinaryIO:
-    if str(path) == "-":
-        return sys.stdin.buffer
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a text file")
-    if p.suffix == ".gz":
-        return gzip.open(p, "rb")  # type: ignore[return-value]
-    return open(p, "rb")
+def _reason(err: OSError) -> str:
+    """``No space left on device`` -> ``no space left on device``."""
+    text = err.strerror or str(err)
+    return text[:1].lower() + text[1:]
+
+
+def read_error(where: str, err: OSError | EOFError) -> DataError:
+    """The one-line error for an input that cannot be opened or read."""
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{where}: no such file")
+    if isinstance(err, IsADirectoryError):
+        return DataError(f"{where}: is a directory, expected a text file")
+    if isinstance(err, EOFError):  # gzip's truncated stream
+        return DataError(f"{where}: cannot read: {err}")
+    return DataError(f"{where}: cannot read: {_reason(err)}")
+
+
+def open_input_fd(path: str | Path) -> int:
+    """A file descriptor open for reading ``path``: any readable path but a directory (a FIFO, a device,
+    ``/dev/fd/N`` included); DataError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as err:
+        raise read_error(str(path), err) from None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise read_error(str(path), IsADirectoryError())
+    return fd
 
 
 def iter_raw_lines(stream: BinaryIO) -> Iterator[bytes]:
@@ -63,35 +91,79 @@ def iter_raw_lines(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def read_lines(path: str | Path, strict: bool = False, warn: Warn | None = None) -> Iterator[str]:
-    """Lazily yield the decoded lines of a file (``-`` = stdin, ``.gz`` handled)."""
-    where = "<stdin>" if str(path) == "-" else str(path)
-    stream = _open_binary(path)
-    try:
-        for lineno, raw in enumerate(iter_raw_lines(stream), start=1):
+    """Lazily yield the decoded lines of a file (``-`` = stdin, ``.gz`` handled), each read once."""
+    if str(path) == "-":
+        for lineno, raw in enumerate(iter_raw_lines(sys.stdin.buffer), start=1):
+            yield decode_line(raw, STDIN, lineno, strict, warn)
+        return
+    where = str(path)
+    with open(open_input_fd(path), "rb") as raw_file:
+        stream: BinaryIO = raw_file
+        if Path(path).suffix == ".gz":
+            stream = gzip.GzipFile(fileobj=raw_file, mode="rb")  # type: ignore[assignment]
+        lines = iter_raw_lines(stream)
+        lineno = 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (OSError, EOFError) as err:  # EIO, a damaged or truncated .gz
+                raise read_error(where, err) from None
+            lineno += 1
             yield decode_line(raw, where, lineno, strict, warn)
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
 
 
 def read_all_lines(path: str | Path, strict: bool = False, warn: Warn | None = None) -> list[str]:
     return list(read_lines(path, strict=strict, warn=warn))
 
 
+def utf8_boundary(data: bytes | bytearray, end: int) -> int:
+    """The largest cut position ``<= end`` that splits no UTF-8 sequence of ``data`` (for ``end < len``).
+
+    At most 3 bytes are given back; bytes that are not valid UTF-8 anyway are cut where they are.
+    """
+    i = end
+    while i > 0 and end - i < 3 and data[i] & 0xC0 == 0x80:  # a continuation byte: step back to its lead
+        i -= 1
+    return i if data[i] >= 0xC0 else end
+
+
 class ChunkReader:
     """Read lines from a file descriptor in chunks, without waiting for more than has arrived.
 
-    A chunk ends at ``max_lines`` lines or when no further input is ready right now, so an interactive
-    pipe (or a coprocess) gets every line answered before EOF, while a file or a fast pipe still fills
-    whole chunks.
+    A chunk ends at ``max_lines`` lines, at ``max_chunk_bytes`` bytes, or when no further input is ready
+    right now, so an interactive pipe (or a coprocess) gets every line answered before EOF, while a file
+    or a fast pipe still fills whole chunks.
+
+    Memory and time stay linear in the input, whatever its lines: the search for a newline resumes where
+    the previous one stopped, and a line longer than ``max_line_bytes`` is cut there (at a UTF-8
+    character boundary) and reported to ``on_cut(line number)``; the rest of that line is read and
+    dropped block by block, never kept. The line still counts as one line.
     """
 
-    def __init__(self, fd: int, max_lines: int, block_size: int = 1 << 16) -> None:
+    def __init__(
+        self,
+        fd: int,
+        max_lines: int,
+        block_size: int = 1 << 16,
+        max_line_bytes: int | None = None,
+        on_cut: Callable[[int], None] | None = None,
+        where: str = STDIN,
+        max_chunk_bytes: int = MAX_CHUNK_BYTES,
+    ) -> None:
         self.fd = fd
         self.max_lines = max_lines
         self.block_size = block_size
+        self.max_line_bytes = max_line_bytes
+        self.on_cut = on_cut
+        self.where = where
+        self.max_chunk_bytes = max_chunk_bytes
         self._buf = bytearray()
+        self._scanned = 0  # no newline in _buf[:_scanned]
+        self._dropping = False  # inside the rest of a cut line
         self._eof = False
+        self._lineno = 0
 
     def _ready(self) -> bool:
         try:
@@ -101,26 +173,57 @@ class ChunkReader:
         return bool(readable)
 
     def _fill(self) -> None:
-        data = os.read(self.fd, self.block_size)
-        if data:
-            self._buf += data
-        else:
+        try:
+            data = os.read(self.fd, self.block_size)
+        except OSError as err:
+            raise read_error(self.where, err) from None
+        if not data:
             self._eof = True
+        elif self._dropping:
+            nl = data.find(b"\n")
+            if nl >= 0:  # the cut line ends here; what follows is the next line
+                self._dropping = False
+                self._buf += data[nl + 1 :]
+        else:
+            self._buf += data
+
+    def _take_line(self) -> bytes | None:
+        """The next complete line in the buffer (or the cut head of a long one); None: more input needed."""
+        buf = self._buf
+        nl = buf.find(b"\n", self._scanned)
+        if nl >= 0:
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            self._scanned = 0
+        elif self.max_line_bytes is not None and len(buf) > self.max_line_bytes:
+            line = bytes(buf[: utf8_boundary(buf, self.max_line_bytes)])
+            buf.clear()
+            self._scanned = 0
+            self._dropping = True
+            if self.on_cut is not None:
+                self.on_cut(self._lineno + 1)
+        elif self._eof and buf:  # the final line, without a newline
+            line = bytes(buf)
+            buf.clear()
+            self._scanned = 0
+        else:
+            self._scanned = len(buf)
+            return None
+        self._lineno += 1
+        return line
 
     def chunks(self) -> Iterator[list[bytes]]:
         """Yield lists of raw lines (without ``\\n``); the final unterminated line counts too."""
         while True:
             lines: list[bytes] = []
-            while len(lines) < self.max_lines:
-                nl = self._buf.find(b"\n")
-                if nl >= 0:
-                    lines.append(bytes(self._buf[:nl]))
-                    del self._buf[: nl + 1]
+            size = 0
+            while len(lines) < self.max_lines and size < self.max_chunk_bytes:
+                line = self._take_line()
+                if line is not None:
+                    lines.append(line)
+                    size += len(line)
                     continue
                 if self._eof:
-                    if self._buf:
-                        lines.append(bytes(self._buf))
-                        self._buf.clear()
                     break
                 if lines and not self._ready():
                     break  # input paused: answer what we have
@@ -131,19 +234,91 @@ class ChunkReader:
                 return
 
 
-def write_line(out: IO[str], text: str) -> None:
+class TextSink(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
+class LineOutput:
+    """Where output lines go (a file, stdout); an OSError while writing is a DataError naming it.
+
+    A broken pipe is not mapped: the reader has gone, and the command line ends quietly
+    (``cli.common.guarded``).
+    """
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self.stream, self.name = stream, name
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise write_error(self.name, err) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise write_error(self.name, err) from None
+
+
+def write_error(where: str, err: OSError) -> DataError:
+    """The one-line error for an output that cannot be created or written (``<stdout>: cannot write:
+    no space left on device``)."""
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{where}: cannot write: no such directory")
+    if isinstance(err, IsADirectoryError):
+        return DataError(f"{where}: cannot write: is a directory")
+    return DataError(f"{where}: cannot write: {_reason(err)}")
+
+
+@contextmanager
+def open_output(path: str | Path) -> Iterator[LineOutput]:
+    """Text output to ``path`` (``-`` = stdout), flushed when the block ends.
+
+    A file appears complete when the block ends without error, and is left as it was (no temporary file
+    beside it) when the block raises. A FIFO, a device or a symlink is written in place.
+    """
+    if str(path) == "-":
+        out = LineOutput(sys.stdout, STDOUT)
+        yield out
+        out.flush()
+        return
+    name = str(path)
+    try:
+        target = Replacement(Path(path))
+    except OSError as err:
+        raise write_error(name, err) from None
+    text = io.TextIOWrapper(target.file, encoding="utf-8", newline="")
+    out = LineOutput(text, name)
+    try:
+        yield out
+        out.flush()
+        text.detach()  # the Replacement owns the file now
+        try:
+            target.commit()
+        except OSError as err:
+            raise write_error(name, err) from None
+    except BaseException:
+        target.abort()
+        raise
+
+
+def write_line(out: TextSink, text: str) -> None:
     """Write one output line; newlines inside ``text`` must never break the line contract."""
     out.write(text.replace("\n", " ") + "\n")
 
 
 def write_lines(path: str | Path, lines: Iterable[str]) -> None:
-    """Write lines to a file atomically, or to stdout for ``-``."""
-    if str(path) == "-":
+    """Write lines to a file atomically (its directory created if missing), or to stdout for ``-``."""
+    if str(path) != "-":
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_error(str(path), err) from None
+    with open_output(path) as out:
         for line in lines:
-            write_line(sys.stdout, line)
-        sys.stdout.flush()
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(line.replace("\n", " ") + "\n" for line in lines)
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+            write_line(out, line)

@@ -4,6 +4,14 @@ Lines are read lazily in chunks (a chunk ends early when the input pauses, so in
 get answers before EOF); inside a chunk sentences are sorted by length and batched, and the
 results are written back in input order and flushed. Empty and whitespace-only lines never reach
 the model.
+
+Memory stays flat whatever the input, a line of gigabytes without a newline included: a source longer
+than --max-src-len pieces is cropped (or split, ``--long-input split``) anyway, so only the characters
+that can matter are kept (:func:`max_source_chars`: ``CHARS_PER_PIECE`` characters per piece, a piece
+being at most that long; with ``split`` at most ``SPLIT_PARTS`` parts). A longer line is cut to that many
+characters before it is tokenized, and while it is read (at 4 bytes a character, before decoding; the
+rest of the line is read and dropped), and it gets the long line's warning; it still gives one output
+line.
 """
 
 from __future__ import annotations
@@ -12,24 +20,45 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 import nmt_cli.kernels.bf16 as bf16
 from nmt_cli import alignment, display
 from nmt_cli.batching import source_batch
-from nmt_cli.errors import DataError
 from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
 from nmt_cli.record import load_model_record
 from nmt_cli.search import Hypothesis, beam_search, greedy
 from nmt_cli.settings import DecodeSettings
-from nmt_cli.textio import ChunkReader, decode_line, is_blank, write_line
+from nmt_cli.textio import (
+    STDIN,
+    ChunkReader,
+    TextSink,
+    decode_line,
+    is_blank,
+    open_input_fd,
+    open_output,
+    write_line,
+)
 from nmt_cli.tokenizer import Tokenizer
+
+# SentencePiece's longest piece (its default max_sentencepiece_length): N pieces never span more than
+# 16 N characters, so cropping a line at 16 * --max-src-len characters changes no crop of N pieces
+# (whitespace runs aside, which SentencePiece collapses).
+CHARS_PER_PIECE = 16
+SPLIT_PARTS = 64  # --long-input split: at most this many parts of --max-src-len pieces per line
+UTF8_MAX = 4  # bytes a character takes at most
+
+
+def max_source_chars(opts: DecodeSettings) -> int:
+    """Characters of a source line that can reach the model; the rest is cut before tokenizing."""
+    parts = SPLIT_PARTS if opts.long_input == "split" else 1
+    return opts.max_src_len * CHARS_PER_PIECE * parts
 
 
 @dataclass
@@ -70,16 +99,23 @@ class Translator:
         self.model, self.tok, self.opts = model, tok, opts
         self.device = device or torch.device("cpu")
 
-    def _segments(self, lineno: int, ids: list[int]) -> list[list[int]]:
-        """A source's pieces, cropped or split when longer than --max-src-len."""
+    def _segments(self, lineno: int, ids: list[int], cut: bool) -> list[list[int]]:
+        """A source's pieces, cropped or split when longer than --max-src-len (``cut``: its text was cut
+        at :func:`max_source_chars`)."""
         limit = self.opts.max_src_len
-        if len(ids) <= limit:
+        if len(ids) <= limit and not cut:
             return [ids]
-        action = "cropped" if self.opts.long_input == "crop" else "split"
-        display.warn(f"line {lineno}: {len(ids)} pieces, longer than --max-src-len {limit}; {action}")
+        size = f"more than {max_source_chars(self.opts)} characters" if cut else f"{len(ids)} pieces"
         if self.opts.long_input == "crop":
-            return [ids[:limit]]
-        return [ids[i : i + limit] for i in range(0, len(ids), limit)]
+            parts, action = [ids[:limit]], "cropped"
+        else:
+            parts = [ids[i : i + limit] for i in range(0, len(ids), limit)]
+            action = "split"
+            if len(parts) > SPLIT_PARTS or cut:
+                parts = parts[:SPLIT_PARTS]
+                action += f", the rest past {len(parts)} parts cropped"
+        display.warn(f"line {lineno}: {size}, longer than --max-src-len {limit}; {action}")
+        return parts
 
     def _search(self, seqs: Sequence[list[int]]) -> list[list[Hypothesis]]:
         """Source id lists (one batch) -> n-best lists."""
@@ -93,15 +129,24 @@ class Translator:
                 self.model, src, lengths, caps, self.opts.beam, self.opts.alpha, self.opts.nbest
             )
 
-    def translate(self, lines: Sequence[str], first_lineno: int = 1) -> list[Result]:
-        """Translate a chunk of lines; blank lines give empty results without touching the model."""
+    def translate(
+        self, lines: Sequence[str], first_lineno: int = 1, cut: Collection[int] = ()
+    ) -> list[Result]:
+        """Translate a chunk of lines; blank lines give empty results without touching the model.
+
+        ``cut``: numbers of the lines already cut while they were read (they are warned about here).
+        """
         results = [Result(first_lineno + i, line) for i, line in enumerate(lines)]
         todo = [r for r in results if not is_blank(r.src)]
-        encoded = self.tok.encode_src([r.src.strip() for r in todo])
+        most = max_source_chars(self.opts)
+        texts = [r.src.strip() for r in todo]
+        too_long = [r.lineno in cut or len(text) > most for r, text in zip(todo, texts)]
+        encoded = self.tok.encode_src([text[:most] for text in texts])
         segments: list[tuple[int, int, list[int]]] = []  # (result index, part, ids)
         for k, (res, ids) in enumerate(zip(todo, encoded)):
             res.src_pieces = self.tok.src_pieces(ids)
-            segments += [(k, part, seg) for part, seg in enumerate(self._segments(res.lineno, ids))]
+            parts = self._segments(res.lineno, ids, too_long[k])
+            segments += [(k, part, seg) for part, seg in enumerate(parts)]
         segments.sort(key=lambda s: len(s[2]))
         found: dict[tuple[int, int], list[Hypothesis]] = {}
         for start in range(0, len(segments), self.opts.sentences_per_batch):
@@ -126,7 +171,7 @@ class Translator:
 class Writer:
     """One output format: text, Moses n-best, Pharaoh alignments, or JSON Lines."""
 
-    def __init__(self, out: IO[str], opts: DecodeSettings) -> None:
+    def __init__(self, out: TextSink, opts: DecodeSettings) -> None:
         self.out, self.opts = out, opts
         self.next_id = 0
 
@@ -186,15 +231,25 @@ def show_attention(res: Result, words: bool) -> None:
     display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
 
 
-def _decoded_chunks(fd: int, where: str, opts: DecodeSettings) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, decoded lines) per chunk; invalid UTF-8 warned about or refused."""
+def _decoded_chunks(fd: int, where: str, opts: DecodeSettings) -> Iterator[tuple[int, list[str], set[int]]]:
+    """(first line number, decoded lines, numbers of the lines cut while read) per chunk; invalid UTF-8
+    warned about or refused. A line is never kept past what :func:`max_source_chars` can use."""
+    cut: set[int] = set()
+    reader = ChunkReader(
+        fd,
+        opts.sentences_per_batch * 4,
+        max_line_bytes=UTF8_MAX * max_source_chars(opts),
+        on_cut=cut.add,
+        where=where,
+    )
     lineno = 1
-    for raw_lines in ChunkReader(fd, opts.sentences_per_batch * 4).chunks():
+    for raw_lines in reader.chunks():
         lines = [
             decode_line(raw, where, lineno + i, opts.strict_utf8, display.warn)
             for i, raw in enumerate(raw_lines)
         ]
-        yield lineno, lines
+        yield lineno, lines, set(cut)
+        cut.clear()
         lineno += len(lines)
 
 
@@ -204,47 +259,39 @@ def _setup(opts: DecodeSettings) -> None:
 
 
 def translate_stream(model_path: str, input_file: str, output: str, opts: DecodeSettings) -> int:
-    """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout); returns lines written."""
+    """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout); returns lines written.
+
+    The input may be any readable path but a directory (a FIFO, ``/dev/fd/N`` included). An output file
+    is all or nothing (see :func:`textio.open_output`); stdout gets each chunk as soon as it is done.
+    """
     _setup(opts)
-    if input_file != "-" and not Path(input_file).is_file():
-        raise DataError(f"{input_file}: no such file")
-    model, tok = load_model(model_path, opts)
-    if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
-        display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
-    translator = Translator(model, tok, opts)
-    fd = sys.stdin.fileno() if input_file == "-" else os.open(input_file, os.O_RDONLY)
-    out = sys.stdout if output == "-" else open(output + ".partial", "w", encoding="utf-8")
-    writer, written = Writer(out, opts), 0
+    fd = sys.stdin.fileno() if input_file == "-" else open_input_fd(input_file)
     try:
-        for first, lines in _decoded_chunks(fd, "<stdin>" if input_file == "-" else input_file, opts):
-            for res in translator.translate(lines, first):
-                writer.write(res)
-                if opts.show_attention:
-                    show_attention(res, opts.heatmap_words)
-                written += 1
-            out.flush()  # each chunk reaches the reader as soon as it is done
-    except BaseException:
-        if out is not sys.stdout:  # an output file is all or nothing
-            out.close()
-            os.unlink(output + ".partial")
-        raise
+        model, tok = load_model(model_path, opts)
+        if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
+            display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
+        translator = Translator(model, tok, opts)
+        written = 0
+        with open_output(output) as out:
+            writer = Writer(out, opts)
+            for first, lines, cut in _decoded_chunks(fd, STDIN if input_file == "-" else input_file, opts):
+                for res in translator.translate(lines, first, cut):
+                    writer.write(res)
+                    if opts.show_attention:
+                        show_attention(res, opts.heatmap_words)
+                    written += 1
+                out.flush()  # each chunk reaches the reader as soon as it is done
     finally:
         if input_file != "-":
             os.close(fd)
-    if out is not sys.stdout:
-        out.close()
-        os.replace(output + ".partial", output)
     return written
 
 
-def translate_file_to_list(model_path: str, src: str, opts: DecodeSettings) -> list[str]:
-    """Translate a whole file (``-`` = stdin) and return one hypothesis per line."""
+def translate_lines(model_path: str, lines: Sequence[str], opts: DecodeSettings) -> list[str]:
+    """Translate lines already read (``evaluate -m``) and return one hypothesis per line."""
     _setup(opts)
     model, tok = load_model(model_path, opts)
     translator = Translator(model, tok, opts)
-    from nmt_cli.textio import read_all_lines
-
-    lines = read_all_lines(src, strict=opts.strict_utf8, warn=display.warn)
     out: list[str] = []
     chunk = opts.sentences_per_batch * 4
     for start in range(0, len(lines), chunk):

@@ -446,11 +446,10 @@ class FakeTranslate:
     DecodeSettings = FakeTranslateOptions
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str, FakeTranslateOptions]] = []
+        self.calls: list[tuple[str, list[str], FakeTranslateOptions]] = []
 
-    def translate_file_to_list(self, model: str, src: str, opts: FakeTranslateOptions) -> list[str]:
-        self.calls.append((model, src, opts))
-        lines = Path(src).read_text(encoding="utf-8").split("\n")[:-1]
+    def translate_lines(self, model: str, lines: list[str], opts: FakeTranslateOptions) -> list[str]:
+        self.calls.append((model, list(lines), opts))
         return [" ".join(line.split()[1:2] + line.split()[:1] + line.split()[2:]) for line in lines]
 
 
@@ -461,8 +460,8 @@ def test_translate_then_score_saves_hypotheses(tmp_path, pair, monkeypatch):
     saved = tmp_path / "hyps.txt"
     result = nmt("-r", str(ref), "-m", "run", "--src", str(ref), "--save-hyps", str(saved), "--beam", "4")
     assert result.exit_code == 0, result.stderr
-    ((model, src, opts),) = fake.calls
-    assert (model, src, opts.beam, opts.alpha) == ("run", str(ref), 4, 0.6)
+    ((model, lines, opts),) = fake.calls
+    assert (model, lines, opts.beam, opts.alpha) == ("run", ref.read_text().split("\n")[:-1], 4, 0.6)
     assert saved.read_text().count("\n") == 60
     assert result.stdout == nmt("-r", str(ref), str(saved)).stdout
 

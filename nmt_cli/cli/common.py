@@ -34,8 +34,22 @@ def _err(message: str) -> None:
 
 def _silence_stdout() -> None:
     """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real stream (in-process runs): nothing will flush it to a fd
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _settle_stdout() -> None:
+    """Before leaving on an error: write what stdout holds, or, when stdout itself fails (a full disk,
+    a closed pipe), drop it, so that the interpreter's final flush adds no second error."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
 
 
 @contextmanager
@@ -44,6 +58,7 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except NmtError as err:
+        _settle_stdout()
         _err(str(err))
         raise typer.Exit(err.exit_code) from None
     except BrokenPipeError:
@@ -53,6 +68,7 @@ def guarded() -> Iterator[None]:
         _err("unexpected end of input (a truncated compressed file?)")
         raise typer.Exit(EXIT_DATA) from None
     except OSError as err:  # a full disk, a read-only or vanished place: the OS's words, one line
+        _settle_stdout()
         where = f"{err.filename}: " if err.filename else ""
         _err(f"{where}{err.strerror or err}")
         raise typer.Exit(EXIT_DATA) from None

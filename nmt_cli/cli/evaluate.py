@@ -146,14 +146,19 @@ def _paths(value: object) -> list[str]:
 def _translated(
     given: dict[str, object], decode: DecodeSettings, ref_names: Sequence[str], refs: list[list[str]]
 ) -> tuple[str, list[str]]:
-    """``-m``: translate --src (after checking it lines up with the references), save if asked."""
+    """``-m``: translate --src (after checking it lines up with the references), save if asked.
+
+    The source is read once: it may be stdin or a pipe (``--src -``, ``--src <(zcat x.gz)``).
+    """
+    from nmt_cli import display
     from nmt_cli.evaluate import check_lengths
     from nmt_cli.textio import read_all_lines, write_lines
-    from nmt_cli.translate import translate_file_to_list
+    from nmt_cli.translate import translate_lines
 
     src = str(given["src"])
-    check_lengths(src, len(read_all_lines(src)), ref_names, refs)
-    hyps = translate_file_to_list(str(given["model"]), src, decode)
+    lines = read_all_lines(src, strict=decode.strict_utf8, warn=display.warn)
+    check_lengths(src, len(lines), ref_names, refs)
+    hyps = translate_lines(str(given["model"]), lines, decode)
     if given["save_hyps"]:
         write_lines(str(given["save_hyps"]), hyps)
     return src, [line.rstrip() for line in hyps]

@@ -22,7 +22,14 @@ BatchSize = Annotated[
     ),
 ]
 MaxSrcLen = Annotated[int, typer.Option("--max-src-len", help="Longest source, in pieces.")]
-Long = Annotated[LongInput, typer.Option("--long-input", help="What to do past it.")]
+Long = Annotated[
+    LongInput,
+    typer.Option(
+        "--long-input",
+        help="What to do past it: crop, or split into parts (at most 64, the rest cropped). Only the first "
+        "16 characters a piece (x 64 with split) of a line are read.",
+    ),
+]
 MaxLenRatio = Annotated[float, typer.Option("--max-len-ratio", help="Output pieces per source piece.")]
 MaxLen = Annotated[int, typer.Option("--max-len", help="Absolute cap on output pieces.")]
 Show = Annotated[

@@ -12,6 +12,7 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
+import nmt_cli.training.distributed as distributed
 import nmt_cli.training.loop as loop
 from nmt_cli import checkpoint, display
 from nmt_cli.data.encoded import DataDir
@@ -32,7 +33,7 @@ def train_model(
     data_dir = DataDir(data)
     rank = int(os.environ.get("RANK", "0"))
     lock = checkpoint.run_lock(run) if rank == 0 else nullcontext()
-    with lock:
+    with distributed.scope(), lock:
         session = open_session(data_dir, run, model_cfg, cfg, force=force)
         # Resumed, the session kept the lines up to its step; fresh, none: a run killed before its
         # first checkpoint wrote lines that this one writes again.

@@ -114,11 +114,11 @@ def _update(session: Session, batches: Iterator[Batch]) -> tuple[float, int] | N
         tokens += int(ntok)
     if faults.once("nan-loss", state.step + 1):
         total = math.nan
-    # The gradient norm is the same on every rank (DDP averaged the gradients), so all ranks
-    # agree on skipping a non-finite update.
+    # All ranks decide together: a loss that is not finite on one rank's batch skips the update everywhere.
     norm = nn.utils.clip_grad_norm_(session.model.parameters(), cfg.clip if cfg.clip > 0 else math.inf)
-    if not (math.isfinite(total) and bool(torch.isfinite(norm))):
-        return _skip_nonfinite(session, total, tokens)
+    finite = math.isfinite(total) and bool(torch.isfinite(norm))
+    if not distributed.all_finite(finite, session.device, session.job):
+        return _skip_nonfinite(session, total if not finite else math.nan, tokens)
     state.nan_skips = 0
     state.step += 1
     session.schedule.apply(optimizer, state.step)
