@@ -9,8 +9,6 @@ import hashlib
 import json
 import os
 import random
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -467,55 +465,6 @@ def test_unparsable_dataset_file_is_a_data_error(tmp_path: Path, streaming: list
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("nmt: error: ") and "JSON parse error" in result.stderr
     assert leftovers(tmp_path) == ["broken.jsonl"]
-
-
-def run_prepare(
-    out: Path, args: list[str], env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nmt_cli", "prepare", "-o", str(out), "-q", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-
-
-@pytest.mark.parametrize("point", ["staged", "rename"])
-def test_sigkill_midway_leaves_no_directory_and_rerun_succeeds(tmp_path: Path, point: str) -> None:
-    args = [*write_pair(tmp_path, clean_pairs(400)), *VOCAB, "--dev-size", "20"]
-    out = tmp_path / "data"
-    killed = run_prepare(out, args, {"NMT_FAULT": f"prepare-{point}"})
-    assert killed.returncode == -9, killed.stderr
-    assert not out.exists()
-    stale = [p for p in tmp_path.iterdir() if p.name.startswith(".data.prepare-")]
-    assert len(stale) == 1 and any(stale[0].iterdir())  # it was killed midway, with work on disk
-    again = run_prepare(out, args)
-    assert again.returncode == 0, again.stderr
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".data.prepare-")]  # the stale one is gone
-    assert DataDir(out).split("train") is not None and not (out / ".lock").exists()
-
-
-def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
-    args = [*write_pair(tmp_path, clean_pairs(300)), *VOCAB]
-    done = run_prepare(tmp_path / "data", args, {"NMT_FAULT": "prepare-tokenizer:INT"})
-    assert done.returncode == 130 and done.stderr.strip() == "nmt: error: interrupted"
-    assert leftovers(tmp_path) == ["train.xx", "train.yy"]
-
-
-def test_a_running_prepare_is_not_mistaken_for_a_stale_one(tmp_path: Path) -> None:
-    import fcntl
-
-    from nmt_cli.data.staging import LOCK, _remove_stale
-
-    busy, dead = tmp_path / ".data.prepare-busy", tmp_path / ".data.prepare-dead"
-    for d in (busy, dead):
-        d.mkdir()
-        (d / LOCK).write_text("")
-    with open(busy / LOCK) as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        _remove_stale(tmp_path / "data")
-    assert busy.exists() and not dead.exists()
 
 
 # ---------------------------------------------------------------- what train gets

@@ -1,6 +1,6 @@
-"""Fault injection for `nmt prepare`: broken inputs and a full disk end in one line, leave nothing behind.
+"""Fault injection for `nmt prepare`: killed at a stage, interrupted, broken inputs, a full disk.
 
-(Kills at every stage of prepare, Ctrl-C and stale staging directories: tests/test_prepare.py.)
+Each ends in one line (or the signal), leaves nothing behind, and the next run recovers.
 """
 
 from __future__ import annotations
@@ -8,12 +8,16 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from test_prepare import VOCAB, clean_pairs, leftovers, write_pair
 from typer.testing import CliRunner
 
 from nmt_cli.cli import app
+from nmt_cli.data.encoded import DataDir
 
 runner = CliRunner()
 
@@ -96,3 +100,52 @@ def test_an_unwritable_place_for_the_output_is_one_line(
     monkeypatch.setattr(tempfile, "mkdtemp", read_only)
     err = assert_one_line(prepare(tmp_path / "data", *pair), 1)
     assert "Read-only file system" in err
+
+
+def run_prepare(
+    out: Path, args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nmt_cli", "prepare", "-o", str(out), "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("point", ["staged", "rename"])
+def test_sigkill_midway_leaves_no_directory_and_rerun_succeeds(tmp_path: Path, point: str) -> None:
+    args = [*write_pair(tmp_path, clean_pairs(400)), *VOCAB, "--dev-size", "20"]
+    out = tmp_path / "data"
+    killed = run_prepare(out, args, {"NMT_FAULT": f"prepare-{point}"})
+    assert killed.returncode == -9, killed.stderr
+    assert not out.exists()
+    stale = [p for p in tmp_path.iterdir() if p.name.startswith(".data.prepare-")]
+    assert len(stale) == 1 and any(stale[0].iterdir())  # it was killed midway, with work on disk
+    again = run_prepare(out, args)
+    assert again.returncode == 0, again.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".data.prepare-")]  # the stale one is gone
+    assert DataDir(out).split("train") is not None and not (out / ".lock").exists()
+
+
+def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
+    args = [*write_pair(tmp_path, clean_pairs(300)), *VOCAB]
+    done = run_prepare(tmp_path / "data", args, {"NMT_FAULT": "prepare-tokenizer:INT"})
+    assert done.returncode == 130 and done.stderr.strip() == "nmt: error: interrupted"
+    assert leftovers(tmp_path) == ["train.xx", "train.yy"]
+
+
+def test_a_running_prepare_is_not_mistaken_for_a_stale_one(tmp_path: Path) -> None:
+    import fcntl
+
+    from nmt_cli.data.staging import LOCK, _remove_stale
+
+    busy, dead = tmp_path / ".data.prepare-busy", tmp_path / ".data.prepare-dead"
+    for d in (busy, dead):
+        d.mkdir()
+        (d / LOCK).write_text("")
+    with open(busy / LOCK) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _remove_stale(tmp_path / "data")
+    assert busy.exists() and not dead.exists()
