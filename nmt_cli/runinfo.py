@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nmt_cli import checkpoint, display
+from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.errors import DataError
 
 
@@ -37,7 +37,7 @@ def read_run(run: Path) -> dict[str, Any]:
     """config.json, checkpoints.json and metrics.jsonl of a run, as one record."""
     config_path = run / "config.json"
     try:
-        config = json.loads(checkpoint.read_run_file(config_path).decode("utf-8"))
+        config = json.loads(runfiles.read_run_file(config_path).decode("utf-8"))
     except FileNotFoundError:
         raise DataError(f"{run}: not a run directory (no config.json)") from None
     except (ValueError, RecursionError):
@@ -48,7 +48,7 @@ def read_run(run: Path) -> dict[str, Any]:
     has_manifest = os.path.lexists(run / checkpoint.MANIFEST)
     record["checkpoints"] = checkpoint.read_manifest(run) if has_manifest else {}
     try:
-        rows = [r for _, r in metrics_lines(checkpoint.read_run_file(run / "metrics.jsonl")) if r is not None]
+        rows = [r for _, r in metrics_lines(runfiles.read_run_file(run / "metrics.jsonl")) if r is not None]
     except FileNotFoundError:
         rows = []
     record["validations"] = [r for r in rows if "train_loss" in r]

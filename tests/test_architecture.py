@@ -22,7 +22,7 @@ LAYERS = [
     ["nmt_cli.tokenizer", "nmt_cli.data.", "nmt_cli.batching", "nmt_cli.alignment"],
     ["nmt_cli.kernels.", "nmt_cli.attention", "nmt_cli.encoder", "nmt_cli.decoder", "nmt_cli.model",
      "nmt_cli.search"],
-    ["nmt_cli.checkpoint", "nmt_cli.record", "nmt_cli.scoring"],
+    ["nmt_cli.checkpoint", "nmt_cli.runfiles", "nmt_cli.record", "nmt_cli.scoring"],
     ["nmt_cli.translate", "nmt_cli.evaluate", "nmt_cli.runinfo"],
     ["nmt_cli.training."],
     ["nmt_cli.cli.", "nmt_cli.__main__"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nmt_cli.training.distributed as distributed
 import nmt_cli.training.loop as loop
-from nmt_cli import checkpoint, display
+from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.data.encoded import DataDir
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
@@ -40,7 +40,7 @@ def train_model(
         session.metrics.truncate_after(session.state.step)
         if session.job.main:
             text = json.dumps(run_record(session), indent=2, sort_keys=True) + "\n"
-            checkpoint.write_run_file(run / "config.json", text.encode("utf-8"))
+            runfiles.write_run_file(run / "config.json", text.encode("utf-8"))
         state, validations = loop.train(session, quiet)
     if session.job.main:
         display.show_training_summary(run, validations)

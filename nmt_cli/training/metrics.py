@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nmt_cli import checkpoint, faults
+from nmt_cli import faults, runfiles
 from nmt_cli.runinfo import metrics_lines
 
 
@@ -29,8 +29,8 @@ class MetricsLog:
             return
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
         if faults.armed("enospc-metrics", int(record.get("step", 0))):
-            raise checkpoint.run_error(faults.disk_full(str(self.path)), self.path, "appending to")
-        checkpoint.append_run_file(self.path, line)
+            raise runfiles.run_error(faults.disk_full(str(self.path)), self.path, "appending to")
+        runfiles.append_run_file(self.path, line)
 
     def truncate_after(self, step: int) -> None:
         """On resume from ``step``: drop the records a killed run wrote after its last checkpoint, the
@@ -38,7 +38,7 @@ class MetricsLog:
         if not self.enabled:
             return
         try:
-            data = checkpoint.read_run_file(self.path)
+            data = runfiles.read_run_file(self.path)
         except FileNotFoundError:
             return
         kept = b"".join(
@@ -47,7 +47,7 @@ class MetricsLog:
             if record is not None and _step(record) <= step and not record.get("stop")
         )
         if kept != data:
-            checkpoint.write_run_file(self.path, kept)
+            runfiles.write_run_file(self.path, kept)
 
 
 def _step(record: dict[str, Any]) -> float:

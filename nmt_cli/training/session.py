@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 import nmt_cli.training.distributed as distributed
-from nmt_cli import __version__, checkpoint, display, faults, record
+from nmt_cli import __version__, display, faults, record, runfiles
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
@@ -198,7 +198,7 @@ def _load_resume(run: Path, job: Dist, device: torch.device) -> ResumeRecord | N
 
 def _world_in_config(run: Path) -> int:
     try:
-        return int(json.loads(checkpoint.read_run_file(run / "config.json")).get("world_size", 1))
+        return int(json.loads(runfiles.read_run_file(run / "config.json")).get("world_size", 1))
     except (OSError, NmtError, ValueError, TypeError, AttributeError):
         return 1
 
