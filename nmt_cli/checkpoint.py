@@ -246,7 +246,7 @@ def load(
     """Load from a run directory (``best``/``last``, falling back to older good files) or a file."""
     path = Path(model_path)
     if path.is_file():
-        manifest = read_manifest(path.parent) if (path.parent / MANIFEST).exists() else {"files": {}}
+        manifest = read_manifest(path.parent)
         if path.name == "best.pt":
             entry = manifest.get("best_file")
         else:

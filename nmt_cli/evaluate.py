@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from nmt_cli import display
@@ -29,7 +29,7 @@ from nmt_cli.scoring import (
     versions,
 )
 from nmt_cli.settings import EvaluateSettings
-from nmt_cli.textio import read_all_lines, write_lines
+from nmt_cli.textio import STDIN, read_all_lines, write_lines
 
 Warn = Callable[[str], None]
 # Hypotheses made once the references are read and checked (``evaluate -m``): refs -> (name, lines).
@@ -45,12 +45,17 @@ _SP_MARK = "\u2581"  # SentencePiece's word-boundary marker '▁'
 
 
 def file_label(path: str) -> str:
-    return "<stdin>" if path == "-" else path
+    return STDIN if path == "-" else path
+
+
+def segments(lines: Iterable[str]) -> list[str]:
+    """Lines as sacreBLEU scores them: trailing whitespace stripped."""
+    return [line.rstrip() for line in lines]
 
 
 def read_segments(path: str, warn: Warn | None = None) -> list[str]:
-    """Lines of a file (``-`` = stdin) with trailing whitespace stripped, as ``sacrebleu`` strips them."""
-    return [line.rstrip() for line in read_all_lines(path, warn=warn)]
+    """Lines of a file (``-`` = stdin) as sacreBLEU scores them (see :func:`segments`)."""
+    return segments(read_all_lines(path, warn=warn))
 
 
 def _n_lines(n: int) -> str:

@@ -9,12 +9,13 @@ checkpoint is kept. ``checkpoint.py`` builds the manifest, saves and loads on to
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from nmt_cli import durable, faults
 from nmt_cli.errors import CheckpointError
@@ -125,3 +126,20 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object], in_run: bool 
         durable.atomic_write(path, write)
     except OSError as err:
         raise run_error(err, path, "writing") from None
+
+
+def metrics_lines(data: bytes) -> list[tuple[bytes, dict[str, Any] | None]]:
+    """The lines of a ``metrics.jsonl`` (each ending in a newline) with their records; None for a line
+    that is not a JSON object (torn by a power loss, or damaged)."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # b"" after a final newline, else a line the writer did not finish
+    if last:
+        pieces.append(last)
+    lines = []
+    for piece in pieces:
+        try:
+            record = json.loads(piece)
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+            record = None
+        lines.append((piece + b"\n", record if isinstance(record, dict) else None))
+    return lines

@@ -16,23 +16,6 @@ from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.errors import DataError
 
 
-def metrics_lines(data: bytes) -> list[tuple[bytes, dict[str, Any] | None]]:
-    """The lines of a ``metrics.jsonl`` (each ending in a newline) with their records; None for a line
-    that is not a JSON object (torn by a power loss, or damaged)."""
-    pieces = data.split(b"\n")
-    last = pieces.pop()  # b"" after a final newline, else a line the writer did not finish
-    if last:
-        pieces.append(last)
-    lines = []
-    for piece in pieces:
-        try:
-            record = json.loads(piece)
-        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-            record = None
-        lines.append((piece + b"\n", record if isinstance(record, dict) else None))
-    return lines
-
-
 def read_run(run: Path) -> dict[str, Any]:
     """config.json, checkpoints.json and metrics.jsonl of a run, as one record."""
     config_path = run / "config.json"
@@ -48,7 +31,11 @@ def read_run(run: Path) -> dict[str, Any]:
     has_manifest = os.path.lexists(run / checkpoint.MANIFEST)
     record["checkpoints"] = checkpoint.read_manifest(run) if has_manifest else {}
     try:
-        rows = [r for _, r in metrics_lines(runfiles.read_run_file(run / "metrics.jsonl")) if r is not None]
+        rows = [
+            r
+            for _, r in runfiles.metrics_lines(runfiles.read_run_file(run / "metrics.jsonl"))
+            if r is not None
+        ]
     except FileNotFoundError:
         rows = []
     record["validations"] = [r for r in rows if "train_loss" in r]

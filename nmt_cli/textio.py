@@ -19,6 +19,7 @@ import os
 import select
 import stat
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,14 +61,20 @@ def _reason(err: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def read_error(where: str, err: OSError | EOFError) -> DataError:
-    """The one-line error for an input that cannot be opened or read."""
+# What reading a file can raise besides DataError: I/O errors, and a truncated (EOFError) or damaged .gz.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def read_error(where: str, err: OSError | EOFError | zlib.error) -> DataError:
+    """The one-line error for an input that cannot be opened or read (``prepare`` and ``translate``)."""
     if isinstance(err, FileNotFoundError):
         return DataError(f"{where}: no such file")
     if isinstance(err, IsADirectoryError):
         return DataError(f"{where}: is a directory, expected a text file")
     if isinstance(err, EOFError):  # gzip's truncated stream
-        return DataError(f"{where}: cannot read: {err}")
+        return DataError(f"{where}: cannot read: truncated gzip file (it ends before its end marker)")
+    if isinstance(err, (gzip.BadGzipFile, zlib.error)):
+        return DataError(f"{where}: cannot read: not a valid gzip file ({err})")
     return DataError(f"{where}: cannot read: {_reason(err)}")
 
 
@@ -108,7 +115,7 @@ def read_lines(path: str | Path, strict: bool = False, warn: Warn | None = None)
                 raw = next(lines)
             except StopIteration:
                 return
-            except (OSError, EOFError) as err:  # EIO, a damaged or truncated .gz
+            except READ_ERRORS as err:  # EIO, a damaged or truncated .gz
                 raise read_error(where, err) from None
             lineno += 1
             yield decode_line(raw, where, lineno, strict, warn)

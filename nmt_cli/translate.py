@@ -80,13 +80,13 @@ class Result:
 def load_model(model_path: str | Path, opts: DecodeSettings) -> tuple[Seq2Seq, Tokenizer]:
     """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
     rec = load_model_record(model_path, opts.checkpoint, warn=display.warn)
-    model = Seq2Seq(
-        rec.model_settings
-    )  # (on the meta device it would import torch._dynamo: +0.8 s cold start)
+    model = Seq2Seq(rec.model_settings)  # (not on the meta device: that imports torch._dynamo, +0.8 s)
     model.load_state_dict(rec.weights)
     model.eval()
     if opts.quantize == "int8":
         model = quantize_int8(model)
+    if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
+        display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
     return model, Tokenizer(rec.spm_src, rec.spm_tgt)
 
 
@@ -268,8 +268,6 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Decode
     fd = sys.stdin.fileno() if input_file == "-" else open_input_fd(input_file)
     try:
         model, tok = load_model(model_path, opts)
-        if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
-            display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
         translator = Translator(model, tok, opts)
         written = 0
         with open_output(output) as out:

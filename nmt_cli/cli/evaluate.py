@@ -151,7 +151,7 @@ def _translated(
     The source is read once: it may be stdin or a pipe (``--src -``, ``--src <(zcat x.gz)``).
     """
     from nmt_cli import display
-    from nmt_cli.evaluate import check_lengths
+    from nmt_cli.evaluate import check_lengths, segments
     from nmt_cli.textio import read_all_lines, write_lines
     from nmt_cli.translate import translate_lines
 
@@ -161,4 +161,4 @@ def _translated(
     hyps = translate_lines(str(given["model"]), lines, decode)
     if given["save_hyps"]:
         write_lines(str(given["save_hyps"]), hyps)
-    return src, [line.rstrip() for line in hyps]
+    return src, segments(hyps)

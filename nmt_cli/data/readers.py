@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from nmt_cli.data.report import SplitReport
 from nmt_cli.errors import DataError, UsageError
+from nmt_cli.textio import READ_ERRORS, open_input_fd, read_error
 
 CHUNK = 8192
 
@@ -42,17 +43,13 @@ class _Checked:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._fh: BinaryIO = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[assignment]
-        except OSError as err:
-            raise DataError(f"{path}: cannot open ({err.strerror or err})") from None
+        self._raw: BinaryIO = open(open_input_fd(path), "rb")
+        self._fh: BinaryIO = self._raw
+        if path.suffix == ".gz":
+            self._fh = gzip.GzipFile(filename=str(path), fileobj=self._raw)  # type: ignore[assignment]
 
-    def _failed(self, err: Exception) -> DataError:
-        if isinstance(err, EOFError):
-            return DataError(f"{self.path}: truncated gzip file (it ends before its end marker)")
-        if isinstance(err, (gzip.BadGzipFile, zlib.error)):
-            return DataError(f"{self.path}: not a valid gzip file ({err})")
-        return DataError(f"{self.path}: cannot read ({getattr(err, 'strerror', None) or err})")
+    def _failed(self, err: OSError | EOFError | zlib.error) -> DataError:
+        return read_error(str(self.path), err)
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -60,13 +57,13 @@ class _Checked:
     def __next__(self) -> bytes:
         try:
             return next(self._fh)
-        except (EOFError, OSError, zlib.error) as err:
+        except READ_ERRORS as err:
             raise self._failed(err) from None
 
     def read(self, size: int = -1) -> bytes:
         try:
             return self._fh.read(size)
-        except (EOFError, OSError, zlib.error) as err:
+        except READ_ERRORS as err:
             raise self._failed(err) from None
 
     def __enter__(self) -> _Checked:
@@ -74,13 +71,11 @@ class _Checked:
 
     def __exit__(self, *exc: object) -> None:
         self._fh.close()
+        self._raw.close()
 
 
 def _open(path: Path) -> _Checked:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a text file")
+    """Open an input for reading (one-line errors for a missing file, a directory, an unreadable one)."""
     return _Checked(path)
 
 

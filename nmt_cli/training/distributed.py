@@ -94,23 +94,22 @@ def wrap(module: nn.Module, device: torch.device, job: Dist) -> nn.Module:
 
 def any_rank(flag: bool, device: torch.device, job: Dist) -> bool:
     """True when ``flag`` holds on any rank (clocks differ; all ranks must stop together)."""
-    if job.world == 1:
-        return flag
-    import torch.distributed as dist
-
-    t = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return _reduce(flag, "MAX", device, job)
 
 
 def all_finite(flag: bool, device: torch.device, job: Dist) -> bool:
     """True when ``flag`` holds on every rank: a non-finite update is skipped by all ranks or by none."""
+    return _reduce(flag, "MIN", device, job)
+
+
+def _reduce(flag: bool, op: str, device: torch.device, job: Dist) -> bool:
+    """``flag`` all-reduced with MAX (any rank) or MIN (every rank)."""
     if job.world == 1:
         return flag
     import torch.distributed as dist
 
     t = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    dist.all_reduce(t, op=getattr(dist.ReduceOp, op))
     return bool(t.item())
 
 
@@ -136,8 +135,3 @@ def gather(obj: T, job: Dist) -> list[T]:
     out: list[Any] = [None] * job.world
     dist.all_gather_object(out, obj)
     return out
-
-
-def from_main(record: dict[str, Any], job: Dist) -> dict[str, Any]:
-    """Rank 0's ``record`` on every rank (validation results: every rank takes the same decisions)."""
-    return broadcast(record, job)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from nmt_cli import faults, runfiles
-from nmt_cli.runinfo import metrics_lines
 
 
 class MetricsLog:
@@ -43,7 +42,7 @@ class MetricsLog:
             return
         kept = b"".join(
             line
-            for line, record in metrics_lines(data)
+            for line, record in runfiles.metrics_lines(data)
             if record is not None and _step(record) <= step and not record.get("stop")
         )
         if kept != data:

@@ -76,8 +76,8 @@ class Session:
             if faults.armed("kill-after-save", self.state.step):
                 faults.kill_self()
 
-    def resume_record(self, rng: dict[str, Any] | None = None) -> ResumeRecord:
-        """The current step as a record; ``rng`` defaults to this process's RNG states (one process)."""
+    def resume_record(self, rng: dict[str, Any]) -> ResumeRecord:
+        """The current step as a record, with ``rng`` the RNG states of every rank (``_rng_states``)."""
         weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         model = ModelRecord(
             model_settings=self.model_cfg,
@@ -93,7 +93,7 @@ class Session:
             optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(),
             run_state=RunState(**self.state.__dict__),
-            rng=rng if rng is not None else {**_rng_state(), WORLD_SIZE: self.job.world},
+            rng=rng,
         )
 
 
@@ -262,7 +262,6 @@ def _restore(session: Session, resumed: ResumeRecord) -> None:
     _set_rng_state(resumed.rng, session.job.rank)
     if session.job.rank and RANKS not in resumed.rng:  # saved by an older version: rank 0's states only
         _seed_rank(session.cfg.seed, session.job.rank)
-    session.metrics.truncate_after(session.state.step)
     display.info(f"resuming {session.run_dir} at step {session.state.step} (epoch {session.state.epoch})")
 
 

@@ -93,7 +93,7 @@ class Validator:
         if self.has_dev and session.job.main:
             record.update(self.scores())
         record.update(lr=session.optimizer.param_groups[0]["lr"], elapsed=round(state.elapsed, 1))
-        record = distributed.from_main(record, session.job)
+        record = distributed.broadcast(record, session.job)
         is_best = False
         if "bleu" in record:
             metric = session.cfg.valid_metric
