@@ -49,6 +49,7 @@ def imports(path: Path) -> set[str]:
     """nmt_cli modules imported anywhere in the file (``from nmt_cli import x`` counts x when a module)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        assert not (isinstance(node, ast.ImportFrom) and node.level), f"{path}: use absolute imports"
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("nmt_cli")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nmt_cli"):
