@@ -2,16 +2,22 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Where pip looks for torch. Empty: pip's own configuration (PyPI: on Linux a CUDA build of several GB).
+# CPU-only wheels:  make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# Optional parts installed with nmt: hf (prepare --hf), tensorboard (train --tensorboard); the tests use both.
+EXTRAS ?= test,hf,tensorboard
 BIN := $(VENV)/bin
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint slow test-floor clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q $(TORCH_FROM) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,8 +41,8 @@ FLOOR := .venv-floor
 $(FLOOR)/.installed: pyproject.toml constraints/floor.txt
 	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
 	$(FLOOR)/bin/python -m pip install -q --upgrade pip
-	$(FLOOR)/bin/python -m pip install -q "$(TORCH_SPEC)"
-	$(FLOOR)/bin/python -m pip install -q -c constraints/floor.txt -e ".[test]"
+	$(FLOOR)/bin/python -m pip install -q $(TORCH_FROM) "$(TORCH_SPEC)"
+	$(FLOOR)/bin/python -m pip install -q -c constraints/floor.txt -e ".[$(EXTRAS)]"
 	touch $@
 
 test-floor: $(FLOOR)/.installed

@@ -83,7 +83,7 @@ def prepare(work: Path) -> Path:
     corpus, data = work / "corpus", work / "data"
     if not (data / "manifest.json").exists():
         sizes = ["--seed", "5", "--train-size", "1200", "--dev-size", "40", "--test-size", "40"]
-        assert finish(nmt("demo-corpus", str(corpus), *sizes)) == 0
+        assert finish(nmt("demo-corpus", "-o", str(corpus), *sizes)) == 0
         pairs = ["--train", str(corpus / "train.en"), str(corpus / "train.es")]
         pairs += ["--dev", str(corpus / "dev.en"), str(corpus / "dev.es")]
         assert finish(nmt("prepare", *pairs, "--vocab-size", "400", "-o", str(data), "-q")) == 0

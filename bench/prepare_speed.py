@@ -37,7 +37,7 @@ def base_pairs(work: Path) -> list[tuple[str, str]]:
     else:
         folder, src, tgt = work / "demo", "train.en", "train.es"
         if not folder.exists():
-            subprocess.run([*NMT, "demo-corpus", str(folder)], check=True)
+            subprocess.run([*NMT, "demo-corpus", "-o", str(folder)], check=True)
     en = (folder / src).read_text(encoding="utf-8").split("\n")[:-1]
     es = (folder / tgt).read_text(encoding="utf-8").split("\n")[:-1]
     return list(zip(en, es))

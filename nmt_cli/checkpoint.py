@@ -24,12 +24,10 @@ without any manifest are refused rather than removed: that manifest was lost, no
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,18 +35,15 @@ from typing import IO, Any
 
 import torch
 
-from nmt_cli import durable, faults
+from nmt_cli import durable, faults, locks
 from nmt_cli.errors import CheckpointError, UsageError
 from nmt_cli.runfiles import (
     MANIFEST,
-    NO_FOLLOW,
     RUN_FILES,
     STEP_FILE,
     TEMPORARY,
     check_regular,
-    not_regular,
     read_run_file,
-    run_error,
     step_name,
 )
 from nmt_cli.runfiles import atomic_write as _atomic_write
@@ -290,25 +285,10 @@ def run_lock(run: Path) -> Iterator[None]:
     if not os.access(run, os.W_OK | os.X_OK):  # found now, not at the first save after an hour of training
         raise CheckpointError(f"{run}: the run directory is not writable (read-only or not yours)")
     lock = run / ".lock"
-    check_regular(lock)  # (the open below refuses the same, in fewer words)
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | NO_FOLLOW, 0o666)
-    except OSError as err:
-        raise run_error(err, lock, "opening") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise not_regular(lock)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"{run} is in use by another training (lock held on {lock})") from None
-        try:
-            _tidy(run)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    check_regular(lock)  # never a lock through a symlink: the lock library opens it for writing
+    with locks.exclusive(lock, busy=f"{run} is in use by another training (lock held on {lock})"):
+        _tidy(run)
+        yield
 
 
 def _tidy(run: Path) -> None:

@@ -190,6 +190,20 @@ class Progress:
             status = f"loss {loss:6.3f}  {rate:7.0f} tok/s  lr {lr:.2e}"
             self._bar.update(self._task, completed=step, status=status)
 
+    def log_step(self, record: dict[str, Any], lr: float, elapsed: float) -> None:
+        """Without a terminal (a log file, CI): one plain line every ``--log-every`` updates."""
+        if not self.enabled or self.interactive:
+            return
+        total = f"/{self.max_steps}" if self.max_steps else ""
+        minutes, seconds = divmod(int(elapsed), 60)
+        clock = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+        console().print(
+            Text(
+                f"nmt: step {record['step']}{total}  epoch {record['epoch']}  loss {record['loss']:.3f}  "
+                f"{record['tgt_tokens_per_s']:.0f} tok/s  lr {lr:.2e}  {clock}"
+            )
+        )
+
     def log_validation(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return

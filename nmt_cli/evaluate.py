@@ -103,9 +103,9 @@ def _dumps(obj: object) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False)
 
 
-def format_scores(scores: Sequence[Score], quiet: bool) -> list[str]:
-    """``NAME = SCORE SIGNATURE`` per metric (four space-separated fields), or just SCORE with ``quiet``."""
-    if quiet:
+def format_scores(scores: Sequence[Score], score_only: bool) -> list[str]:
+    """``NAME = SCORE SIGNATURE`` per metric (four space-separated fields), or SCORE (``score_only``)."""
+    if score_only:
         return [s.formatted for s in scores]
     return [f"{s.name} = {s.formatted} {s.signature}" for s in scores]
 
@@ -141,9 +141,9 @@ def scores_json(
 COMPARE_HEADER = "system\tmetric\tscore\tmean\tci\tp_value"
 
 
-def comparison_lines(cmp: Comparison, width: int, quiet: bool) -> list[str]:
+def comparison_lines(cmp: Comparison, width: int, score_only: bool) -> list[str]:
     """Tab-separated rows (system, metric, score, mean, ci, p_value); the baseline's p_value is '-'."""
-    lines = [] if quiet else [COMPARE_HEADER]
+    lines = [] if score_only else [COMPARE_HEADER]
     for i, system in enumerate(cmp.systems):
         for key, row in cmp.results.items():
             r = row[i]
@@ -267,8 +267,12 @@ def _evaluate_one(settings: EvaluateSettings, refs: Refs, produce: Produce | Non
     if settings.json_out:
         lines = [_dumps(scores_json(scores, len(hyps), hyp_name, settings.refs, bars))]
     else:
-        lines = format_scores(scores, settings.quiet)
-    _emit(lines, to_stderr=settings.per_sentence == "-")  # stdout then holds only the JSON Lines
+        lines = format_scores(scores, settings.score_only)
+    if settings.per_sentence == "-":  # stdout holds only the JSON Lines: the corpus scores go to stderr
+        if not settings.quiet:
+            _emit(lines, to_stderr=True)
+    else:
+        _emit(lines, to_stderr=False)
     failed = gate_failures(scores, bars)
     if failed:
         raise GateError(f"quality gate failed: {'; '.join(failed)}")
@@ -288,7 +292,7 @@ def _evaluate_systems(settings: EvaluateSettings, refs: Refs, warn: Warn) -> Non
     if settings.json_out:
         write_lines("-", [_dumps(comparison_json(cmp, len(refs[0]), settings.refs))])
     else:
-        write_lines("-", comparison_lines(cmp, opts.width, settings.quiet))
+        write_lines("-", comparison_lines(cmp, opts.width, settings.score_only))
 
 
 def run_evaluate(

@@ -162,12 +162,13 @@ def assert_finite(weights: dict[str, Tensor]) -> None:
             raise CheckpointError(f"refusing to save a checkpoint: parameter {name} is not finite")
 
 
-def average(run: Path, last: int, out: Path) -> list[str]:
+def average(run: Path, last: int, out: Path) -> dict[str, Any]:
     """Average the weights of the last ``last`` (at least 1: a UsageError otherwise) kept checkpoints of
     ``run`` into ``out``.
 
     The result is a self-contained model checkpoint (settings and tokenizer of the newest one) without
-    training state; returns the names that were averaged.
+    training state. Returns a summary: ``{"output", "run", "checkpoints" (names averaged, oldest
+    first)}``.
     """
     names, payloads = checkpoint.last_kept(run, last)
     records = [model_record(p, str(run / n)) for n, p in zip(names, payloads, strict=True)]
@@ -181,4 +182,4 @@ def average(run: Path, last: int, out: Path) -> list[str]:
     assert_finite(weights)
     averaged = ModelRecord(**{**newest.__dict__, "weights": weights, "averaged_from": names})
     checkpoint.write_file(out, to_payload(averaged))
-    return names
+    return {"output": str(out), "run": str(run), "checkpoints": names}

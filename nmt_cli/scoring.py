@@ -102,12 +102,13 @@ def score_corpus(hyps: Sequence[str], refs: Refs, opts: ScoreSettings) -> list[S
 
 
 def per_sentence_scores(hyps: Sequence[str], refs: Refs, opts: ScoreSettings) -> list[dict[str, Any]]:
-    """One row per segment: ``{"id": line number (1-based), "bleu": ..., "chrf": ...}`` for each metric."""
+    """One row per segment: ``{"id": 0-based line index, "bleu": ..., "chrf": ...}`` for each metric
+    (ids are 0-based in every JSON output of nmt)."""
     metrics = {key: make_metric(key, opts, sentence=True) for key in opts.metrics}
     rows = []
     for i, hyp in enumerate(hyps):
         seg_refs = [stream[i] for stream in refs]
-        row: dict[str, Any] = {"id": i + 1}
+        row: dict[str, Any] = {"id": i}
         row.update({key: float(m.sentence_score(hyp, seg_refs).score) for key, m in metrics.items()})
         rows.append(row)
     return rows

@@ -339,7 +339,8 @@ class EvaluateSettings:
     systems: tuple[str, ...] = ()
     score: ScoreSettings = ScoreSettings()
     json_out: bool = False
-    quiet: bool = False
+    quiet: bool = False  # less on stderr (no comparison table, no corpus scores with --per-sentence -)
+    score_only: bool = False  # only the numbers on stdout
     fail_under: str = ""
     per_sentence: str | None = None
     bootstrap_samples: int = 1000

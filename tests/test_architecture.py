@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nmt_cli"
 # Lowest first. A name ending in "." is a package: every module under it.
 LAYERS = [
     ["nmt_cli", "nmt_cli.errors", "nmt_cli.choices", "nmt_cli.settings", "nmt_cli.faults", "nmt_cli.durable",
-     "nmt_cli.textio", "nmt_cli.display"],
+     "nmt_cli.textio", "nmt_cli.display", "nmt_cli.locks"],
     ["nmt_cli.tokenizer", "nmt_cli.data.", "nmt_cli.batching", "nmt_cli.alignment"],
     ["nmt_cli.kernels.", "nmt_cli.attention", "nmt_cli.encoder", "nmt_cli.decoder", "nmt_cli.model",
      "nmt_cli.search"],

@@ -86,7 +86,7 @@ def test_info_and_average(run_dir: Path, tmp_path: Path) -> None:
     record = json.loads(info.stdout)
     assert [v["step"] for v in record["validations"]] == [20, 40, 60]
     shown = run_nmt("info", str(run_dir))
-    assert shown.stdout == b"" and b"dev BLEU" in shown.stderr
+    assert shown.stderr == b"" and b"dev BLEU" in shown.stdout and b"train loss" in shown.stdout
     avg = tmp_path / "avg.pt"
     proc = run_nmt("average", str(run_dir), "--last", "2", "-o", str(avg))
     assert proc.returncode == 0, proc.stderr.decode()

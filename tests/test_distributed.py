@@ -25,7 +25,7 @@ def best_bleu(run: Path) -> float:
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path: Path) -> None:
     corpus, data = tmp_path / "corpus", tmp_path / "data"
-    assert run_nmt("demo-corpus", str(corpus)).returncode == 0
+    assert run_nmt("demo-corpus", "-o", str(corpus)).returncode == 0
     prep = run_nmt(
         "prepare", "--train", str(corpus / "train.en"), str(corpus / "train.es"),
         "--dev", str(corpus / "dev.en"), str(corpus / "dev.es"), "--vocab-size", "1000", "--out", str(data),

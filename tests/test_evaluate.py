@@ -167,9 +167,9 @@ def test_json_equals_sacrebleu_json(pair):
     assert abs(ours["scores"]["bleu"]["score_exact"] - theirs[0]["score"]) <= 0.005
 
 
-def test_quiet_prints_only_the_numbers_sacrebleu_prints(pair):
+def test_score_only_prints_only_the_numbers_sacrebleu_prints(pair):
     ref, hyp = pair
-    result = nmt("-r", str(ref), str(hyp), "-q")
+    result = nmt("-r", str(ref), str(hyp), "--score-only")
     theirs = sacrebleu(str(ref), "-i", str(hyp), "-m", "bleu", "chrf", "ter", "-f", "text", "-b")
     assert result.stdout.splitlines() == theirs.splitlines()
     assert all(re.fullmatch(r"\d+\.\d", line) for line in result.stdout.splitlines())
@@ -184,8 +184,8 @@ def test_stdin_is_the_default_hypothesis_input(pair):
 
 def test_scores_actually_respond_to_the_hypotheses(pair):
     ref, hyp = pair
-    perfect = nmt("-r", str(ref), str(ref), "-q").stdout.split()
-    perturbed = nmt("-r", str(ref), str(hyp), "-q").stdout.split()
+    perfect = nmt("-r", str(ref), str(ref), "--score-only").stdout.split()
+    perturbed = nmt("-r", str(ref), str(hyp), "--score-only").stdout.split()
     assert perfect == ["100.0", "100.0", "0.0"]
     assert perturbed != perfect
 
@@ -212,7 +212,7 @@ def test_per_sentence_equals_sacrebleu_sentence_level(tmp_path, pair):
     result = nmt("-r", str(ref), str(hyp), "--per-sentence", str(out), "--metrics", "bleu,chrf")
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == list(range(1, 61))
+    assert [r["id"] for r in rows] == list(range(60))
     for key in ("bleu", "chrf"):
         theirs = sacrebleu(str(ref), "-i", str(hyp), "-m", key, "-sl", "-f", "text", "-b", "-w", "4")
         assert [f"{r[key]:.4f}" for r in rows] == theirs.splitlines()
@@ -231,7 +231,7 @@ def test_per_sentence_to_stdout_keeps_stdout_pure(pair):
 @given(st.lists(st.text(alphabet="ab .,\u00e9\u2581", max_size=12), min_size=1, max_size=8))
 def test_one_sentence_row_per_line_empty_lines_included(lines):
     rows = per_sentence_scores(lines, [lines], ScoreSettings())
-    assert [r["id"] for r in rows] == list(range(1, len(lines) + 1))
+    assert [r["id"] for r in rows] == list(range(len(lines)))
 
 
 # --- quality gates --------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_one_sentence_row_per_line_empty_lines_included(lines):
 
 def test_fail_under_passes_above_and_fails_below_the_bar(pair):
     ref, hyp = pair
-    bleu, _chrf, ter = (float(x) for x in nmt("-r", str(ref), str(hyp), "-q").stdout.split())
+    bleu, _chrf, ter = (float(x) for x in nmt("-r", str(ref), str(hyp), "--score-only").stdout.split())
     ok = nmt("-r", str(ref), str(hyp), "--fail-under", f"bleu={bleu - 1},ter={ter + 1}")
     assert ok.exit_code == 0 and ok.stderr == ""
     low = nmt("-r", str(ref), str(hyp), "--fail-under", f"bleu={bleu + 1}")

@@ -56,7 +56,7 @@ def test_a_model_only_file_is_no_resume_record(run_dir: Path) -> None:
 
 def test_averaging_writes_a_model_record(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "avg.pt"
-    names = record.average(run_dir, 2, out)
+    names = record.average(run_dir, 2, out)["checkpoints"]
     rec = record.model_record(checkpoint.load_file(out), str(out))
     assert rec.averaged_from == names == ["step-00000040.pt", "step-00000060.pt"]
     assert not TRAINING_ONLY & set(checkpoint.load_file(out))

@@ -129,7 +129,7 @@ def test_strict_utf8_stops_with_line_and_byte(run_dir: Path, tmp_path: Path) -> 
 
 def test_formats_json_align_nbest_and_attention(run_dir: Path) -> None:
     text = "the cat sees the dog\n\nthe girl\n"
-    js = run_nmt("translate", "-m", str(run_dir), "--json", "--attention", "--beam", "3", stdin=text)
+    js = run_nmt("translate", "-m", str(run_dir), "--json", "--attention-matrix", "--beam", "3", stdin=text)
     rows = [json.loads(line) for line in js.stdout.decode().splitlines()]
     assert [r["id"] for r in rows] == [0, 1, 2]
     assert rows[1]["hyp"] == "" and rows[1]["src"] == ""

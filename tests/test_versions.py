@@ -12,11 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def declared_floors() -> dict[str, str]:
-    """name -> minimum version, from pyproject.toml's [project] dependencies."""
+    """name -> minimum version, from pyproject.toml's [project] dependencies and its extras (but test)."""
     if sys.version_info >= (3, 11):
         import tomllib
 
-        deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        extras = project["optional-dependencies"]
+        deps = project["dependencies"] + [d for name, ds in extras.items() if name != "test" for d in ds]
     else:  # pragma: no cover
         pytest.skip("tomllib needs Python 3.11")
     floors = {}

@@ -27,6 +27,22 @@ def as_program() -> None:
     _program["on"] = True
 
 
+def version_line() -> str:
+    """``nmt 0.1.0 (python 3.11.9, torch 2.13.0+cpu, ...)``: from package metadata, torch not imported."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    parts = [f"python {platform.python_version()}"]
+    parts += [f"{name} {of(name)}" for name in ("torch", "sentencepiece", "sacrebleu", "typer", "datasets")]
+    return f"nmt {of('nmt-cli')} ({', '.join(parts)})"
+
+
 def _err(message: str) -> None:
     sys.stderr.write(f"nmt: error: {message}\n")
     sys.stderr.flush()
@@ -104,6 +120,19 @@ def exit_now() -> None:
 def options(ctx: typer.Context) -> dict[str, Any]:
     """The parsed options of the running command, by parameter name (the settings' field names)."""
     return dict(ctx.params)
+
+
+def renamed(given: dict[str, Any], old: str, new: str, old_name: str, new_name: str) -> None:
+    """An option's old spelling (a hidden parameter ``old``), kept for one release: a warning on
+    stderr, and its value moved to ``new``. Both spellings at once is a usage error (call it inside
+    :func:`run`)."""
+    value = given.pop(old, None)
+    if value is None or value is False:
+        return
+    sys.stderr.write(f"nmt: warning: {old_name} is now {new_name}; the old name goes in the next release\n")
+    if given.get(new) not in (None, False):
+        raise UsageError(f"give {new_name} only (not also {old_name})")
+    given[new] = value
 
 
 def parsed(parse: Callable[[str], Any]) -> Callable[[str], Any]:

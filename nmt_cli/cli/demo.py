@@ -8,24 +8,54 @@ from typing import Annotated
 
 import typer
 
-from nmt_cli.cli.common import run
+from nmt_cli.cli.common import options, renamed, run
+from nmt_cli.errors import UsageError
 
-Out = Annotated[Path, typer.Argument(help="Directory for train/dev/test .en/.es files.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the generator (same seed, same corpus).")]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        show_default=False,
+        help="Directory for train/dev/test .en/.es files (required).",
+    ),
+]
+OutOld = Annotated[Path | None, typer.Argument(hidden=True, help="Old place of --out.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed of the generator (same seed, same corpus).")]
 TrainSize = Annotated[int, typer.Option("--train-size", help="Training pairs.")]
 DevSize = Annotated[int, typer.Option("--dev-size", help="Dev pairs.")]
 TestSize = Annotated[int, typer.Option("--test-size", help="Test pairs.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Less on stderr: no summary line.")]
+
+EXAMPLES = """
+nmt demo-corpus -o corpus
+nmt demo-corpus -o small --train-size 2000 --seed 7
+"""
 
 
 def demo_corpus(
-    out: Out, seed: Seed = 13, n_train: TrainSize = 20000, n_dev: DevSize = 500, n_test: TestSize = 500
+    ctx: typer.Context,
+    out_old: OutOld = None,
+    out: Out = None,
+    seed: Seed = 13,
+    n_train: TrainSize = 20000,
+    n_dev: DevSize = 500,
+    n_test: TestSize = 500,
+    quiet: Quiet = False,
 ) -> None:
-    """Write the embedded synthetic English-to-Spanish demo corpus."""
+    """Write the embedded synthetic English-to-Spanish demo corpus (a toy grammar; seconds to learn)."""
+    given = options(ctx)
 
     def go() -> None:
         from nmt_cli.data.demo.grammar import write_demo_corpus
 
-        counts = write_demo_corpus(out, seed=seed, n_train=n_train, n_dev=n_dev, n_test=n_test)
-        sys.stderr.write(f"nmt: demo corpus written to {out}: {counts}\n")
+        renamed(given, "out_old", "out", "a positional DIR", "-o/--out DIR")
+        if given["out"] is None:
+            raise UsageError("missing option -o/--out (the directory to write)")
+        where = Path(str(given["out"]))
+        counts = write_demo_corpus(where, seed=seed, n_train=n_train, n_dev=n_dev, n_test=n_test)
+        if not quiet:
+            sys.stderr.write(f"nmt: demo corpus written to {where}: {counts}\n")
 
     run(go)

@@ -14,17 +14,30 @@ from nmt_cli.errors import UsageError
 if TYPE_CHECKING:
     from nmt_cli.settings import DecodeSettings
 
+INPUT, METRICS, OUTPUT, TRANSLATE = "Input", "Metrics", "Output", "Translate first (-m)"
+
 Hyp = Annotated[
-    str | None, typer.Argument(metavar="[HYP|-]", help="Hypotheses, one a line (default: stdin).")
+    str | None,
+    typer.Argument(metavar="[HYP|-]", help="Hypotheses, one a line (default: stdin).", show_default=False),
 ]
 Refs = Annotated[
     list[str] | None,
-    typer.Option("--ref", "-r", help="Reference file, line-aligned with HYP; repeat for several references."),
+    typer.Option(
+        "--ref",
+        "-r",
+        metavar="FILE",
+        help="Reference file, line-aligned with HYP; repeat for several references.",
+        rich_help_panel=INPUT,
+    ),
 ]
 Systems = Annotated[
     list[str] | None,
     typer.Option(
-        "--system", "-s", help="Compare systems (paired bootstrap): repeat; the first is the baseline."
+        "--system",
+        "-s",
+        metavar="FILE",
+        help="Compare systems (paired bootstrap): repeat; the first is the baseline.",
+        rich_help_panel=INPUT,
     ),
 ]
 Metrics = Annotated[
@@ -32,27 +45,72 @@ Metrics = Annotated[
     typer.Option(
         "--metrics",
         parser=parsed(lambda t: ",".join(parse_metrics(t))),
+        metavar="LIST",
         help="Comma-separated: bleu, chrf, chrf++, ter.",
+        rich_help_panel=METRICS,
     ),
 ]
 Lowercase = Annotated[
-    bool, typer.Option("--lowercase", help="Case-insensitive BLEU and chrF (TER is case-insensitive anyway).")
+    bool,
+    typer.Option(
+        "--lowercase",
+        help="Case-insensitive BLEU and chrF (TER is case-insensitive anyway).",
+        rich_help_panel=METRICS,
+    ),
 ]
 Tok = Annotated[
     Tokenize | None,
-    typer.Option("--tokenize", help="BLEU tokenizer, as sacrebleu's --tokenize (default 13a)."),
+    typer.Option(
+        "--tokenize",
+        help="BLEU tokenizer, as sacrebleu's --tokenize (default 13a).",
+        rich_help_panel=METRICS,
+    ),
 ]
-Width = Annotated[int, typer.Option("--width", "-w", help="Decimals printed (sacrebleu's --width).")]
+Samples = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap-samples",
+        help="Resamples for the paired bootstrap test (with -s).",
+        rich_help_panel=METRICS,
+    ),
+]
+Width = Annotated[
+    int, typer.Option("--width", "-w", help="Decimals printed (sacrebleu's --width).", rich_help_panel=OUTPUT)
+]
 Json = Annotated[
-    bool, typer.Option("--json", help="One JSON object: scores, signatures, segments, versions.")
+    bool,
+    typer.Option(
+        "--json",
+        help="JSON on stdout: one object with scores, signatures, segments, versions.",
+        rich_help_panel=OUTPUT,
+    ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the numbers, one per metric.")]
+ScoreOnly = Annotated[
+    bool,
+    typer.Option(
+        "--score-only",
+        help="Print only the numbers, one per metric (sacrebleu's --score-only).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Less on stderr: no comparison table (-s), no corpus scores with --per-sentence -. "
+        "Warnings and errors still show.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 FailUnder = Annotated[
     str,
     typer.Option(
         "--fail-under",
+        metavar="BARS",
         help="Exit 3 when a score misses its bar, e.g. bleu=25,chrf=50. Bars are minimums, except for ter: "
         "a maximum, so ter=60 fails when TER > 60.",
+        rich_help_panel=OUTPUT,
     ),
 ]
 PerSentence = Annotated[
@@ -60,24 +118,65 @@ PerSentence = Annotated[
     typer.Option(
         "--per-sentence",
         metavar="FILE|-",
-        help="Write sentence scores as JSON Lines (id = line number, bleu, chrf...); "
+        help="Write sentence scores as JSON Lines (id = 0-based line index, bleu, chrf...); "
         "with - they take stdout and the corpus scores go to stderr.",
+        rich_help_panel=OUTPUT,
     ),
-]
-Samples = Annotated[
-    int, typer.Option("--bootstrap-samples", help="Resamples for the paired bootstrap test (with -s).")
 ]
 Model = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Translate --src with this run directory or checkpoint, then score."),
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="RUN|FILE",
+        help="Run directory or checkpoint file: translate --src with it, then score.",
+        rich_help_panel=TRANSLATE,
+    ),
 ]
-Src = Annotated[str | None, typer.Option("--src", help="Source file to translate (with -m).")]
-SaveHyps = Annotated[str | None, typer.Option("--save-hyps", help="Also write the translations here.")]
-Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size for -m (1 = greedy).")]
-Alpha = Annotated[float, typer.Option("--alpha", help="Length-normalisation exponent for -m.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Sentences per batch for -m (0 = 160 / beam).")]
-MaxLenRatio = Annotated[float, typer.Option("--max-len-ratio", help="Output pieces per source piece for -m.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads for -m (0 = torch default).")]
+Src = Annotated[
+    str | None,
+    typer.Option(
+        "--src", metavar="FILE|-", help="Source file to translate (with -m).", rich_help_panel=TRANSLATE
+    ),
+]
+SaveHyps = Annotated[
+    str | None,
+    typer.Option(
+        "--save-hyps",
+        metavar="FILE",
+        help="Also write the translations to this file.",
+        rich_help_panel=TRANSLATE,
+    ),
+]
+Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size (1 = greedy).", rich_help_panel=TRANSLATE)]
+Alpha = Annotated[
+    float,
+    typer.Option(
+        "--alpha", help="GNMT length-normalisation exponent for beam search.", rich_help_panel=TRANSLATE
+    ),
+]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time).",
+        rich_help_panel=TRANSLATE,
+    ),
+]
+MaxLenRatio = Annotated[
+    float,
+    typer.Option("--max-len-ratio", help="Output pieces per source piece.", rich_help_panel=TRANSLATE),
+]
+Threads = Annotated[
+    int, typer.Option("--threads", help="CPU threads (0 = torch's default).", rich_help_panel=TRANSLATE)
+]
+
+EXAMPLES = """
+nmt evaluate -r test.es test.hyp
+nmt evaluate -r test.es --score-only --metrics bleu < test.hyp
+nmt evaluate -r test.es -m run --src test.en --beam 5 --fail-under bleu=25
+nmt evaluate -r test.es -s base.hyp -s new.hyp --json > compare.json
+"""
 
 
 def evaluate(
@@ -90,6 +189,7 @@ def evaluate(
     tokenize: Tok = None,
     width: Width = 1,
     json_out: Json = False,
+    score_only: ScoreOnly = False,
     quiet: Quiet = False,
     fail_under: FailUnder = "",
     per_sentence: PerSentence = None,

@@ -13,84 +13,234 @@ from nmt_cli.choices import SpmModel
 from nmt_cli.cli.common import options, run
 
 Pair = tuple[Path, Path] | None
+FILES, HF, SPLITS, TOKENIZER, CLEANING, OUTPUT = (
+    "Corpus files",
+    "Hugging Face datasets (needs the [hf] extra)",
+    "Splits",
+    "Tokenizer (SentencePiece)",
+    "Cleaning",
+    "Output",
+)
+
 Out = Annotated[
-    Path, typer.Option("--out", "-o", help="Data directory to create (must not exist, or be empty).")
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Data directory to create (must not exist, or be empty).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
-Train = Annotated[Pair, typer.Option("--train", help="Line-aligned source and target files (plain or .gz).")]
-Dev = Annotated[Pair, typer.Option("--dev", help="Dev source and target files (kept as given).")]
-Test = Annotated[Pair, typer.Option("--test", help="Test source and target files (kept as given).")]
+Train = Annotated[
+    Pair,
+    typer.Option(
+        "--train",
+        metavar="SRC TGT",
+        help="Line-aligned source and target files (plain or .gz).",
+        rich_help_panel=FILES,
+    ),
+]
+Dev = Annotated[
+    Pair,
+    typer.Option(
+        "--dev", metavar="SRC TGT", help="Dev source and target files (kept as given).", rich_help_panel=FILES
+    ),
+]
+Test = Annotated[
+    Pair,
+    typer.Option(
+        "--test",
+        metavar="SRC TGT",
+        help="Test source and target files (kept as given).",
+        rich_help_panel=FILES,
+    ),
+]
 Tsv = Annotated[
     Path | None,
-    typer.Option("--tsv", help="One file holding both sides: TSV, or CSV when named .csv (plain or .gz)."),
+    typer.Option(
+        "--tsv",
+        metavar="FILE",
+        help="One file holding both sides: TSV, or CSV when named .csv (plain or .gz).",
+        rich_help_panel=FILES,
+    ),
 ]
 Columns = Annotated[
     str,
-    typer.Option("--columns", help="Source,target columns: 0-based indices, or header names (e.g. en,es)."),
+    typer.Option(
+        "--columns",
+        metavar="SRC,TGT",
+        help="Source,target columns of --tsv: 0-based indices, or header names (e.g. en,es).",
+        rich_help_panel=FILES,
+    ),
 ]
 Hf = Annotated[
     str | None,
     typer.Option(
         "--hf",
+        metavar="NAME|PATH",
         help="Hugging Face dataset: hub name, save_to_disk folder, folder of data files, "
         "or .json/.jsonl/.csv/.parquet file(s) (a glob in quotes).",
+        rich_help_panel=HF,
     ),
 ]
-HfConfig = Annotated[str | None, typer.Option("--hf-config", help="Dataset configuration, e.g. en-es.")]
-HfSplit = Annotated[str, typer.Option("--hf-split", help="Dataset split used as train.")]
-HfDev = Annotated[str | None, typer.Option("--hf-dev-split", help="Dataset split used as dev.")]
-HfTest = Annotated[str | None, typer.Option("--hf-test-split", help="Dataset split used as test.")]
+HfConfig = Annotated[
+    str | None,
+    typer.Option(
+        "--hf-config", metavar="NAME", help="Dataset configuration, e.g. en-es.", rich_help_panel=HF
+    ),
+]
+HfSplit = Annotated[
+    str, typer.Option("--hf-split", metavar="SPLIT", help="Dataset split used as train.", rich_help_panel=HF)
+]
+HfDev = Annotated[
+    str | None,
+    typer.Option("--hf-dev-split", metavar="SPLIT", help="Dataset split used as dev.", rich_help_panel=HF),
+]
+HfTest = Annotated[
+    str | None,
+    typer.Option("--hf-test-split", metavar="SPLIT", help="Dataset split used as test.", rich_help_panel=HF),
+]
 Streaming = Annotated[
-    bool, typer.Option("--streaming", help="Stream the dataset instead of downloading/caching it first.")
+    bool,
+    typer.Option(
+        "--streaming", help="Stream the dataset instead of downloading/caching it first.", rich_help_panel=HF
+    ),
 ]
 SrcLang = Annotated[
     str | None,
     typer.Option(
-        "--src-lang", help="Source language key in a dataset's translation column (or column name)."
+        "--src-lang",
+        metavar="KEY",
+        help="Source language key in a dataset's translation column (or column name).",
+        rich_help_panel=HF,
     ),
 ]
 TgtLang = Annotated[
     str | None,
     typer.Option(
-        "--tgt-lang", help="Target language key in a dataset's translation column (or column name)."
+        "--tgt-lang",
+        metavar="KEY",
+        help="Target language key in a dataset's translation column (or column name).",
+        rich_help_panel=HF,
     ),
 ]
-DevSize = Annotated[int, typer.Option("--dev-size", help="Carve about this many dev pairs out of train.")]
-TestSize = Annotated[int, typer.Option("--test-size", help="Carve about this many test pairs out of train.")]
-VocabSize = Annotated[int, typer.Option("--vocab-size", help="SentencePiece vocabulary size.")]
-Separate = Annotated[bool, typer.Option("--separate-vocab", help="One vocabulary per side.")]
-ModelType = Annotated[SpmModel, typer.Option("--model-type", help="SentencePiece model.")]
-Coverage = Annotated[float, typer.Option("--character-coverage", help="SentencePiece coverage.")]
+DevSize = Annotated[
+    int,
+    typer.Option(
+        "--dev-size", help="Dev pairs: carve about this many out of train (0 = none).", rich_help_panel=SPLITS
+    ),
+]
+TestSize = Annotated[
+    int,
+    typer.Option(
+        "--test-size",
+        help="Test pairs: carve about this many out of train (0 = none).",
+        rich_help_panel=SPLITS,
+    ),
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Random seed: carving splits, sampling for the tokenizer.", rich_help_panel=SPLITS
+    ),
+]
+VocabSize = Annotated[
+    int, typer.Option("--vocab-size", help="SentencePiece vocabulary size.", rich_help_panel=TOKENIZER)
+]
+Separate = Annotated[
+    bool,
+    typer.Option(
+        "--separate-vocab",
+        help="One vocabulary per side (default: one joint vocabulary).",
+        rich_help_panel=TOKENIZER,
+    ),
+]
+ModelType = Annotated[
+    SpmModel, typer.Option("--model-type", help="SentencePiece model type.", rich_help_panel=TOKENIZER)
+]
+Coverage = Annotated[
+    float,
+    typer.Option(
+        "--character-coverage",
+        help="Share of characters the vocabulary covers (1.0 for alphabets, 0.9995 for CJK).",
+        rich_help_panel=TOKENIZER,
+    ),
+]
 ByteFallback = Annotated[
-    bool, typer.Option("--byte-fallback/--no-byte-fallback", help="Spell unknown characters as UTF-8 bytes.")
+    bool,
+    typer.Option(
+        "--byte-fallback/--no-byte-fallback",
+        help="Spell unknown characters as UTF-8 bytes.",
+        rich_help_panel=TOKENIZER,
+    ),
 ]
 SampleSize = Annotated[
-    int, typer.Option("--input-sentence-size", help="Sentences sampled from train to fit SentencePiece.")
+    int,
+    typer.Option(
+        "--input-sentence-size",
+        help="Sentences sampled from train to fit SentencePiece.",
+        rich_help_panel=TOKENIZER,
+    ),
 ]
-MaxPieces = Annotated[int, typer.Option("--max-pieces", help="Drop pairs with more pieces on a side.")]
-MaxChars = Annotated[int, typer.Option("--max-chars", help="Drop pairs with more characters on a side.")]
+MaxPieces = Annotated[
+    int, typer.Option("--max-pieces", help="Drop pairs with more pieces on a side.", rich_help_panel=CLEANING)
+]
+MaxChars = Annotated[
+    int,
+    typer.Option("--max-chars", help="Drop pairs with more characters on a side.", rich_help_panel=CLEANING),
+]
 MaxRatio = Annotated[
     float,
-    typer.Option("--max-ratio", help="Drop pairs whose longer side has more than this times the pieces."),
+    typer.Option(
+        "--max-ratio",
+        help="Drop pairs whose longer side has more than this times the pieces.",
+        rich_help_panel=CLEANING,
+    ),
 ]
 RatioMin = Annotated[
     int,
     typer.Option(
-        "--ratio-min-pieces", help="Check --max-ratio only when the longer side has this many pieces."
+        "--ratio-min-pieces",
+        help="Check --max-ratio only when the longer side has this many pieces.",
+        rich_help_panel=CLEANING,
     ),
 ]
-KeepCopies = Annotated[bool, typer.Option("--keep-copies", help="Keep pairs whose source == target.")]
-KeepDuplicates = Annotated[bool, typer.Option("--keep-duplicates", help="Keep exact duplicate pairs.")]
-KeepOverlap = Annotated[
-    bool, typer.Option("--keep-overlap", help="Keep training pairs whose source is also a dev/test source.")
+KeepCopies = Annotated[
+    bool, typer.Option("--keep-copies", help="Keep pairs whose source == target.", rich_help_panel=CLEANING)
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Seed for carving splits and tokenizer sampling.")]
-Json = Annotated[bool, typer.Option("--json", help="Also print the filter report as JSON on stdout.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines and no table on stderr.")]
+KeepDuplicates = Annotated[
+    bool, typer.Option("--keep-duplicates", help="Keep exact duplicate pairs.", rich_help_panel=CLEANING)
+]
+KeepOverlap = Annotated[
+    bool,
+    typer.Option(
+        "--keep-overlap",
+        help="Keep training pairs whose source is also a dev/test source.",
+        rich_help_panel=CLEANING,
+    ),
+]
+Json = Annotated[
+    bool,
+    typer.Option("--json", help="JSON on stdout: the filter report, one object.", rich_help_panel=OUTPUT),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Less on stderr: no progress lines, no report table.", rich_help_panel=OUTPUT
+    ),
+]
+
+EXAMPLES = """
+nmt prepare --train train.en train.es --dev-size 1000 --test-size 1000 -o data
+nmt prepare --tsv pairs.tsv.gz --columns en,es --vocab-size 16000 -o data
+nmt prepare --hf Helsinki-NLP/opus_books --hf-config en-es \\
+    --src-lang en --tgt-lang es --dev-size 500 --test-size 500 -o data
+"""
 
 
 def prepare(
     ctx: typer.Context,
-    out: Out,
     train: Train = None,
     dev: Dev = None,
     test: Test = None,
@@ -120,6 +270,7 @@ def prepare(
     keep_duplicates: KeepDuplicates = False,
     keep_overlap: KeepOverlap = False,
     seed: Seed = 1,
+    out: Out = ...,  # type: ignore[assignment]
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:

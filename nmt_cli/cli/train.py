@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,15 +22,42 @@ from nmt_cli.choices import (
 )
 from nmt_cli.cli.common import options, parsed, run
 
-Data = Annotated[Path, typer.Argument(help="Data directory written by `nmt prepare`.")]
-Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory (created, or resumed).")]
-CellOpt = Annotated[Cell, typer.Option("--cell", help="Recurrent cell.")]
+RUN, MODEL, OPTIM, STOP, SPEED, OUTPUT = (
+    "Data and run",
+    "Model",
+    "Optimisation",
+    "Validation and stopping",
+    "Speed",
+    "Checkpoints and output",
+)
+
+Data = Annotated[Path, typer.Argument(metavar="DATA", help="Data directory written by `nmt prepare`.")]
+Out = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Run directory: created, or continued where it stopped (same settings).",
+        rich_help_panel=RUN,
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Continue the run even if settings changed (the run's settings are replaced).",
+        rich_help_panel=RUN,
+    ),
+]
+CellOpt = Annotated[Cell, typer.Option("--cell", help="Recurrent cell.", rich_help_panel=MODEL)]
 Attention = Annotated[
     Placement,
     typer.Option(
         "--attention",
-        help="bahdanau: query = previous decoder state, context fed to the cell; "
+        help="Where attention sits. bahdanau: query = previous decoder state, context fed to the cell; "
         "post: query = state after the step, context combined for the output.",
+        rich_help_panel=MODEL,
     ),
 ]
 InputFeeding = Annotated[
@@ -35,32 +65,91 @@ InputFeeding = Annotated[
     typer.Option(
         "--input-feeding/--no-input-feeding",
         help="With --attention post: feed the last attentional output to the cell (Luong).",
+        rich_help_panel=MODEL,
     ),
 ]
-Emb = Annotated[int, typer.Option("--emb", help="Embedding size.")]
-EncHidden = Annotated[int, typer.Option("--enc-hidden", help="Encoder hidden size per direction.")]
-DecHidden = Annotated[int, typer.Option("--dec-hidden", help="Decoder hidden size.")]
-AttnDim = Annotated[int, typer.Option("--attn-dim", help="Attention MLP size (0 = decoder hidden size).")]
-Layers = Annotated[int, typer.Option("--layers", help="Recurrent layers in encoder and decoder.")]
-Dropout = Annotated[float, typer.Option("--dropout", help="Dropout on embeddings, between layers, output.")]
-Tie = Annotated[bool, typer.Option("--tie-embeddings", help="Tie target embeddings and output.")]
+Emb = Annotated[int, typer.Option("--emb", help="Embedding size.", rich_help_panel=MODEL)]
+EncHidden = Annotated[
+    int, typer.Option("--enc-hidden", help="Encoder hidden size per direction.", rich_help_panel=MODEL)
+]
+DecHidden = Annotated[int, typer.Option("--dec-hidden", help="Decoder hidden size.", rich_help_panel=MODEL)]
+AttnDim = Annotated[
+    int,
+    typer.Option("--attn-dim", help="Attention MLP size (0 = decoder hidden size).", rich_help_panel=MODEL),
+]
+Layers = Annotated[
+    int, typer.Option("--layers", help="Recurrent layers in encoder and decoder.", rich_help_panel=MODEL)
+]
+Dropout = Annotated[
+    float,
+    typer.Option(
+        "--dropout", help="Dropout on embeddings, between layers and on the output.", rich_help_panel=MODEL
+    ),
+]
+Tie = Annotated[
+    bool,
+    typer.Option(
+        "--tie-embeddings",
+        help="Share the target embedding matrix with the output layer (needs --emb = output size).",
+        rich_help_panel=MODEL,
+    ),
+]
 Bridge = Annotated[
-    bool, typer.Option("--bridge/--no-bridge", help="Initialise the decoder from the encoder.")
+    bool,
+    typer.Option(
+        "--bridge/--no-bridge",
+        help="Initialise the decoder state from the encoder's (else from zeros).",
+        rich_help_panel=MODEL,
+    ),
 ]
 OutVocab = Annotated[
     OutputVocab,
-    typer.Option("--output-vocab", help="seen: score only target pieces seen in training (faster); all."),
+    typer.Option(
+        "--output-vocab",
+        help="seen: score only the target pieces seen in training (faster); all: every piece.",
+        rich_help_panel=MODEL,
+    ),
 ]
-BatchTokens = Annotated[int, typer.Option("--batch-tokens", help="Token budget per batch (target side).")]
-Accum = Annotated[int, typer.Option("--accum", help="Gradient accumulation steps.")]
-Opt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer.")]
-Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
-Warmup = Annotated[int, typer.Option("--warmup", help="Linear warm-up steps.")]
-Sched = Annotated[Schedule, typer.Option("--schedule", help="Learning-rate schedule after warm-up.")]
-Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing of the loss (0 = off).")]
-Clip = Annotated[float, typer.Option("--clip", help="Gradient clipping norm (0 = off).")]
-MaxSteps = Annotated[int, typer.Option("--max-steps", help="Stop after this many updates (0 = no limit).")]
-MaxEpochs = Annotated[int, typer.Option("--max-epochs", help="Stop after this many epochs (0 = no limit).")]
+BatchTokens = Annotated[
+    int, typer.Option("--batch-tokens", help="Token budget per batch (target side).", rich_help_panel=OPTIM)
+]
+Accum = Annotated[
+    int, typer.Option("--accum", help="Batches per update (gradient accumulation).", rich_help_panel=OPTIM)
+]
+Opt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM)]
+Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=OPTIM)]
+Warmup = Annotated[int, typer.Option("--warmup", help="Linear warm-up updates.", rich_help_panel=OPTIM)]
+Sched = Annotated[
+    Schedule,
+    typer.Option(
+        "--schedule",
+        help="Learning rate after warm-up: plateau halves it when dev stops improving.",
+        rich_help_panel=OPTIM,
+    ),
+]
+Smoothing = Annotated[
+    float,
+    typer.Option(
+        "--label-smoothing",
+        help="Label smoothing: probability spread over the other pieces (0 = off; 0.1 is usual).",
+        rich_help_panel=OPTIM,
+    ),
+]
+Clip = Annotated[
+    float, typer.Option("--clip", help="Gradient clipping norm (0 = off).", rich_help_panel=OPTIM)
+]
+Seed = Annotated[
+    int,
+    typer.Option("--seed", help="Random seed: initial weights, batch order, dropout.", rich_help_panel=OPTIM),
+]
+MaxSteps = Annotated[
+    int,
+    typer.Option("--max-steps", help="Stop after this many updates (0 = no limit).", rich_help_panel=STOP),
+]
+MaxEpochs = Annotated[
+    int,
+    typer.Option("--max-epochs", help="Stop after this many epochs (0 = no limit).", rich_help_panel=STOP),
+]
 MaxTime = Annotated[
     float,
     typer.Option(
@@ -68,26 +157,98 @@ MaxTime = Annotated[
         parser=parsed(parse_duration),
         metavar="DURATION",
         show_default=False,
-        help="Stop after this long, e.g. 30m, 2h, 90s.",
+        help="Stop after this long, e.g. 30m, 2h, 90s (no limit by default).",
+        rich_help_panel=STOP,
     ),
 ]
-ValidEvery = Annotated[int, typer.Option("--valid-every", help="Validate every N updates.")]
-Metric = Annotated[ValidMetric, typer.Option("--valid-metric", help="Dev score for best and patience.")]
-SaveEvery = Annotated[int, typer.Option("--save-every", help="Also checkpoint every N updates (0 = off).")]
-LogEvery = Annotated[int, typer.Option("--log-every", help="Log loss and tokens/s every N updates.")]
-Patience = Annotated[int, typer.Option("--patience", help="Stop after N validations without improvement.")]
-KeepLast = Annotated[int, typer.Option("--keep-last", help="Keep the last K checkpoints.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0 = torch default).")]
-DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to train.")]
+ValidEvery = Annotated[
+    int,
+    typer.Option("--valid-every", help="Validate (and checkpoint) every N updates.", rich_help_panel=STOP),
+]
+Metric = Annotated[
+    ValidMetric,
+    typer.Option(
+        "--valid-metric",
+        help="Dev score that picks the best checkpoint and counts patience.",
+        rich_help_panel=STOP,
+    ),
+]
+Patience = Annotated[
+    int,
+    typer.Option(
+        "--patience", help="Stop after N validations without improvement (0 = never).", rich_help_panel=STOP
+    ),
+]
+Threads = Annotated[
+    int, typer.Option("--threads", help="CPU threads (0 = torch's default).", rich_help_panel=SPEED)
+]
+DeviceOpt = Annotated[
+    Device, typer.Option("--device", help="Where to train (auto: CUDA when present).", rich_help_panel=SPEED)
+]
 Bf16 = Annotated[
     bool,
     typer.Option(
-        "--bf16", help="bf16 matrix products (fp32 weights, states and loss): 1.2x faster on CPUs with AMX."
+        "--bf16",
+        help="bf16 matrix products (fp32 weights, states and loss): 1.2x faster on CPUs with AMX.",
+        rich_help_panel=SPEED,
     ),
 ]
-Force = Annotated[bool, typer.Option("--force", help="Resume even if settings changed.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+SaveEvery = Annotated[
+    int,
+    typer.Option(
+        "--save-every",
+        help="Also checkpoint every N updates (0 = only at validations).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+KeepLast = Annotated[
+    int,
+    typer.Option("--keep-last", help="Keep the last K checkpoints (and the best).", rich_help_panel=OUTPUT),
+]
+LogEvery = Annotated[
+    int,
+    typer.Option(
+        "--log-every",
+        help="Write loss and tokens/s to metrics.jsonl every N updates (and a progress line when stderr "
+        "is no terminal).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Less on stderr: no progress, no validation lines, no summary.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="JSON on stdout at the end: one object (steps, why it stopped, best and last scores, "
+        "checkpoints, versions).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+Board = Annotated[
+    Path | None,
+    typer.Option(
+        "--tensorboard",
+        metavar="DIR",
+        show_default=False,
+        help="Also log the curves for TensorBoard in DIR (needs the tensorboard package).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+
+EXAMPLES = """
+nmt train data --out run --max-time 1h
+nmt train data --out run --cell lstm --layers 2 --label-smoothing 0.1
+nmt train data --out run      # again: continues where the run stopped
+torchrun --nproc-per-node 2 -m nmt_cli train data --out run
+"""
 
 
 def train(
@@ -129,6 +290,8 @@ def train(
     bf16: Bf16 = False,
     force: Force = False,
     quiet: Quiet = False,
+    json_out: Json = False,
+    tensorboard: Board = None,
 ) -> None:
     """Train an attention RNN translator; rerunning the same command resumes exactly."""
     given = options(ctx)
@@ -147,4 +310,14 @@ def _train(given: dict[str, object]) -> None:
     )
     settings = build(TrainSettings, given, max_seconds=given["max_time"])
     data, out = Path(str(given["data"])), Path(str(given["out"]))
-    train_model(data, out, model, settings, force=bool(given["force"]), quiet=bool(given["quiet"]))
+    board = Path(str(given["tensorboard"])) if given["tensorboard"] is not None else None
+    if board is not None:
+        from nmt_cli.training.tensorboard import require
+
+        require()
+    summary = train_model(
+        data, out, model, settings, force=bool(given["force"]), quiet=bool(given["quiet"]), tensorboard=board
+    )
+    if given["json_out"] and int(os.environ.get("RANK", "0")) == 0:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+        sys.stdout.flush()

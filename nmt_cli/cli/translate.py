@@ -7,57 +7,137 @@ from typing import Annotated
 import typer
 
 from nmt_cli.choices import AlignLevel, LongInput, Quantize, WhichCheckpoint
-from nmt_cli.cli.common import exit_now, options, run
+from nmt_cli.cli.common import exit_now, options, renamed, run
 
-Input = Annotated[str, typer.Argument(metavar="[FILE|-]", help="Input text, one sentence a line.")]
-Model = Annotated[str, typer.Option("--model", "-m", help="Run directory or checkpoint file.")]
-Output = Annotated[str, typer.Option("--output", "-o", help="Output file ('-' = stdout).")]
-Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size (1 = greedy).")]
-Alpha = Annotated[float, typer.Option("--alpha", help="GNMT length-normalisation exponent for beam search.")]
-Nbest = Annotated[int, typer.Option("--nbest", help="Write the K best hypotheses per line (Moses format).")]
-BatchSize = Annotated[
-    int,
-    typer.Option(
-        "--batch-size", help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time)."
+IO, SEARCH, FORMAT, SPEED = "Input and output", "Search", "Output formats", "Speed"
+
+Input = Annotated[
+    str,
+    typer.Argument(
+        metavar="[FILE|-]", help="Input text, one sentence a line (default: stdin).", show_default=False
     ),
 ]
-MaxSrcLen = Annotated[int, typer.Option("--max-src-len", help="Longest source, in pieces.")]
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model", "-m", metavar="RUN|FILE", help="Run directory or checkpoint file.", rich_help_panel=IO
+    ),
+]
+Which = Annotated[
+    WhichCheckpoint,
+    typer.Option("--checkpoint", help="Which checkpoint of a run directory.", rich_help_panel=IO),
+]
+Output = Annotated[
+    str,
+    typer.Option("--output", "-o", metavar="FILE|-", help="Output file ('-' = stdout).", rich_help_panel=IO),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict-utf8",
+        help="Stop on invalid UTF-8 (default: replace it, with a warning).",
+        rich_help_panel=IO,
+    ),
+]
+Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size (1 = greedy).", rich_help_panel=SEARCH)]
+Alpha = Annotated[
+    float,
+    typer.Option(
+        "--alpha", help="GNMT length-normalisation exponent for beam search.", rich_help_panel=SEARCH
+    ),
+]
+Nbest = Annotated[
+    int,
+    typer.Option(
+        "--nbest",
+        help="Write the K best hypotheses per line (Moses format: id ||| hyp ||| score; id 0-based).",
+        rich_help_panel=SEARCH,
+    ),
+]
+MaxSrcLen = Annotated[
+    int, typer.Option("--max-src-len", help="Longest source, in pieces.", rich_help_panel=SEARCH)
+]
 Long = Annotated[
     LongInput,
     typer.Option(
         "--long-input",
-        help="What to do past it: crop, or split into parts (at most 64, the rest cropped). Only the first "
-        "16 characters a piece (x 64 with split) of a line are read.",
+        help="What to do past --max-src-len: crop, or split into parts (at most 64, the rest cropped). "
+        "Only the first 16 characters a piece (x 64 with split) of a line are read.",
+        rich_help_panel=SEARCH,
     ),
 ]
-MaxLenRatio = Annotated[float, typer.Option("--max-len-ratio", help="Output pieces per source piece.")]
-MaxLen = Annotated[int, typer.Option("--max-len", help="Absolute cap on output pieces.")]
+MaxLenRatio = Annotated[
+    float, typer.Option("--max-len-ratio", help="Output pieces per source piece.", rich_help_panel=SEARCH)
+]
+MaxLen = Annotated[
+    int, typer.Option("--max-len", help="Absolute cap on output pieces.", rich_help_panel=SEARCH)
+]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="JSON on stdout: JSON Lines (id = 0-based line index, src, hyp, score, alignment).",
+        rich_help_panel=FORMAT,
+    ),
+]
+Matrix = Annotated[
+    bool,
+    typer.Option(
+        "--attention-matrix", help="With --json: add the full soft attention matrix.", rich_help_panel=FORMAT
+    ),
+]
+MatrixOld = Annotated[bool, typer.Option("--attention", hidden=True, help="Old name of --attention-matrix.")]
+Align = Annotated[
+    bool,
+    typer.Option("--align", help="Append Pharaoh alignments (i-j) after ' ||| '.", rich_help_panel=FORMAT),
+]
+Level = Annotated[
+    AlignLevel,
+    typer.Option("--align-level", help="Alignments between words or pieces.", rich_help_panel=FORMAT),
+]
 Show = Annotated[
     bool,
     typer.Option(
-        "--show-attention", help="Draw a heatmap per sentence on stderr (pieces; see --heatmap-words)."
+        "--show-attention",
+        help="Draw a heatmap per sentence on stderr (pieces; see --heatmap-words).",
+        rich_help_panel=FORMAT,
     ),
 ]
 Words = Annotated[
     bool,
     typer.Option(
-        "--heatmap-words", help="Heatmaps over words: pieces merged, weights summed per source word."
+        "--heatmap-words",
+        help="Heatmaps over words: pieces merged, weights summed per source word.",
+        rich_help_panel=FORMAT,
     ),
 ]
-Align = Annotated[bool, typer.Option("--align", help="Append Pharaoh alignments after ' ||| '.")]
-Level = Annotated[AlignLevel, typer.Option("--align-level", help="Alignments between words or pieces.")]
-Json = Annotated[bool, typer.Option("--json", help="Write JSON Lines (id, src, hyp, score, alignment).")]
-Matrix = Annotated[bool, typer.Option("--attention", help="With --json: the full soft matrix.")]
-Strict = Annotated[bool, typer.Option("--strict-utf8", help="Stop on invalid UTF-8.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0 = torch default).")]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time).",
+        rich_help_panel=SPEED,
+    ),
+]
+Threads = Annotated[
+    int, typer.Option("--threads", help="CPU threads (0 = torch's default).", rich_help_panel=SPEED)
+]
 Quant = Annotated[
     Quantize,
     typer.Option(
         "--quantize",
-        help="none, int8 (dynamic quantization) or bf16 (bf16 products: fast on CPUs with AMX).",
+        help="none; int8 (int8 weights and products: about 1.3x faster on CPUs); "
+        "bf16 (bf16 products: fast on CPUs with AMX).",
+        rich_help_panel=SPEED,
     ),
 ]
-Which = Annotated[WhichCheckpoint, typer.Option("--checkpoint", help="Checkpoint of a run directory.")]
+
+EXAMPLES = """
+echo "the cat sleeps" | nmt translate -m run
+nmt translate -m run --beam 5 test.en -o test.hyp
+nmt translate -m run --align --align-level word < test.en > test.aligned
+head -n 3 test.en | nmt translate -m run --show-attention
+"""
 
 
 def translate(
@@ -79,6 +159,7 @@ def translate(
     align_level: Level = "word",
     json_out: Json = False,
     attention_matrix: Matrix = False,
+    attention_old: MatrixOld = False,
     strict_utf8: Strict = False,
     threads: Threads = 0,
     quantize: Quant = "none",
@@ -88,6 +169,7 @@ def translate(
     given = options(ctx)
 
     def go() -> None:
+        renamed(given, "attention_old", "attention_matrix", "--attention", "--attention-matrix")
         from nmt_cli.settings import DecodeSettings, build
         from nmt_cli.translate import translate_stream
 

@@ -29,6 +29,15 @@ def _builder(path: Path) -> str | None:
     return _HF_FILE_BUILDERS.get(suffixes[-1]) if suffixes else None
 
 
+def datasets_module() -> Any:
+    """The ``datasets`` package, or a one-line usage error naming the extra that installs it."""
+    try:
+        import datasets
+    except ImportError:
+        raise UsageError("--hf needs the Hugging Face datasets package: pip install 'nmt-cli[hf]'") from None
+    return datasets
+
+
 def hf_local_files(target: str) -> list[Path]:
     """The local files behind ``--hf``: one data file, a glob, or every file of a folder; [] for hub names."""
     path = Path(target)
@@ -44,7 +53,7 @@ def hf_local_files(target: str) -> list[Path]:
 def load_hf(spec: SourceSettings, split: str) -> Any:
     """A hub name, a ``save_to_disk`` folder, a folder of data files, or data files (a path or a glob)
     -> a ``Dataset`` or, with ``--streaming``, an ``IterableDataset``."""
-    import datasets
+    datasets = datasets_module()
 
     target = spec.hf or ""
     path = Path(target)
@@ -77,7 +86,7 @@ def load_hf(spec: SourceSettings, split: str) -> Any:
 
 def _load_saved(target: str, split: str, streaming: bool) -> Any:
     """A folder written by ``save_to_disk`` (one dataset, or a dict of splits) -> the split."""
-    import datasets
+    datasets = datasets_module()
 
     loaded = datasets.load_from_disk(str(Path(target)))
     if isinstance(loaded, datasets.DatasetDict):
@@ -149,7 +158,7 @@ def _sides(
 
 def _batches(rows: Any, where: str) -> Iterator[dict[str, list[Any]]]:
     """``rows.iter`` with the errors of lazily read data (streaming) turned into DataErrors."""
-    import datasets
+    datasets = datasets_module()
 
     batches = rows.iter(batch_size=CHUNK)
     while True:

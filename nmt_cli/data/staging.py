@@ -8,20 +8,18 @@ belongs to a killed run, and the next run removes it.
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
 
-from nmt_cli import faults
+from nmt_cli import faults, locks
 from nmt_cli.durable import fsync_path, umask
-from nmt_cli.errors import DataError, UsageError
+from nmt_cli.errors import DataError, NmtError, UsageError
 
 LOCK = ".lock"
 STALE_UNLOCKED_S = 600  # a staging dir without a lock file is stale after this long
@@ -33,24 +31,20 @@ def staging_dir(out: Path) -> Iterator[Path]:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists; choose another --out or remove it")
     made = _make_parents(out.parent)
-    lock: IO[str] | None = None
     tmp: Path | None = None
     try:
-        _remove_stale(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
-        lock = open(tmp / LOCK, "w")
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        tmp.chmod(0o777 & ~umask())
-        yield tmp
-        _move_into_place(tmp, out)
+        with ExitStack() as held:
+            _remove_stale(out)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
+            held.enter_context(locks.exclusive(tmp / LOCK, busy=f"{tmp}: locked by another process"))
+            tmp.chmod(0o777 & ~umask())
+            yield tmp
+            _move_into_place(tmp, out)
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(made)
         raise
-    finally:
-        if lock is not None:
-            lock.close()
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -88,17 +82,12 @@ def _remove_stale(out: Path) -> None:
     """Remove staging directories of killed runs: their lock file is no longer held."""
     for stale in out.parent.glob(f".{glob.escape(out.name)}.prepare-*"):
         try:
-            with open(stale / LOCK, "rb") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a running prepare holds it
-        except FileNotFoundError:
-            try:
+            if not (stale / LOCK).exists():
                 if time.time() - stale.stat().st_mtime < STALE_UNLOCKED_S:
                     continue  # just created, or just renamed
-            except FileNotFoundError:
-                continue
-        except OSError:
+            elif locks.is_held(stale / LOCK):
+                continue  # a running prepare holds it
+        except (OSError, NmtError):
             continue
         shutil.rmtree(stale, ignore_errors=True)
 

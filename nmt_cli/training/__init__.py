@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import nmt_cli.training.distributed as distributed
 import nmt_cli.training.loop as loop
@@ -18,7 +20,7 @@ from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.data.encoded import DataDir
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
-from nmt_cli.training.session import open_session, run_record
+from nmt_cli.training.session import Session, open_session, run_record
 
 
 def train_model(
@@ -28,8 +30,9 @@ def train_model(
     cfg: TrainSettings,
     force: bool = False,
     quiet: bool = False,
-) -> RunState:
-    """Train (or resume) into ``run``; returns the final run state."""
+    tensorboard: Path | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) into ``run``; returns a summary of the run (:func:`summary`)."""
     data_dir = DataDir(data)
     rank = int(os.environ.get("RANK", "0"))
     lock = checkpoint.run_lock(run) if rank == 0 else nullcontext()
@@ -41,7 +44,50 @@ def train_model(
         if session.job.main:
             text = json.dumps(run_record(session), indent=2, sort_keys=True) + "\n"
             runfiles.write_run_file(run / "config.json", text.encode("utf-8"))
-        state, validations = loop.train(session, quiet)
-    if session.job.main:
+        with _tensorboard(session, tensorboard):
+            state, validations, reason = loop.train(session, quiet)
+    if session.job.main and not quiet:
         display.show_training_summary(run, validations)
-    return state
+    return summary(session, state, validations, reason)
+
+
+@contextmanager
+def _tensorboard(session: Session, logdir: Path | None) -> Iterator[None]:
+    """With ``--tensorboard DIR``, rank 0 also writes every metrics record as TensorBoard scalars."""
+    if logdir is None or not session.job.main:
+        yield
+        return
+    from nmt_cli.training.tensorboard import TensorBoardLog
+
+    log = TensorBoardLog(logdir, session.state.step)
+    session.metrics.sinks.append(log)
+    try:
+        yield
+    finally:
+        session.metrics.sinks.remove(log)
+        log.close()
+
+
+def summary(
+    session: Session, state: RunState, validations: list[dict[str, Any]], reason: str
+) -> dict[str, Any]:
+    """What ``train --json`` prints: where the run stands and why it stopped."""
+    best = [v for v in state.history if v.get("best")]
+    return {
+        "run": str(session.run_dir),
+        "data": str(session.data.path),
+        "step": state.step,
+        "epoch": state.epoch,
+        "elapsed": round(state.elapsed, 1),
+        "stopped_by": reason,
+        "valid_metric": session.cfg.valid_metric,
+        "best": {"step": best[-1]["step"], "score": state.best_score} if best else None,
+        "last_validation": validations[-1] if validations else None,
+        "checkpoints": {
+            name: str(session.run_dir / f"{name}.pt")
+            for name in ("best", "last")
+            if os.path.lexists(session.run_dir / f"{name}.pt")
+        },
+        "parameters": session.model.num_parameters(),
+        "versions": run_record(session)["versions"],
+    }

@@ -31,11 +31,12 @@ from nmt_cli.training.session import Session
 from nmt_cli.training.validation import Validator
 
 
-def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]]:
+def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]], str]:
     """Train from the session's current step until a stopping rule holds.
 
-    Returns the final state and the validation records to summarise (the regular ones, and the
-    stop-time report when the run stopped between validations).
+    Returns the final state, the validation records to summarise (the regular ones, and the
+    stop-time report when the run stopped between validations) and why it stopped (max-steps,
+    max-epochs, max-time, patience).
     """
     cfg, state = session.cfg, session.state
     validator = Validator(session)
@@ -45,9 +46,10 @@ def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]
     base_elapsed = state.elapsed
     log_tokens, log_time = 0, started
     with progress:
-        while not _should_stop(session, validator.has_dev):
+        while not (reason := _stop_reason(session, validator.has_dev)):
             result = _update(session, batches)
             if result is None:
+                reason = "max-epochs"
                 break
             loss, tokens = result
             if math.isnan(loss):
@@ -62,6 +64,7 @@ def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]
                 rate = round(log_tokens / max(now - log_time, 1e-9), 1)
                 record = {"step": state.step, "epoch": state.epoch, "loss": loss, "tgt_tokens_per_s": rate}
                 session.metrics.write(record)
+                progress.log_step(record, session.optimizer.param_groups[0]["lr"], state.elapsed)
                 log_tokens, log_time = 0, now
             if state.step % cfg.valid_every == 0:
                 validator.validate(progress)
@@ -73,7 +76,7 @@ def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]
         # Stopped between validations: report and checkpoint, but leave the window, best score,
         # patience and schedule as they are, so that continuing later is the run that never stopped.
         shown.append(validator.validate(progress, stop=True))
-    return state, shown
+    return state, shown, reason
 
 
 def _batches(session: Session) -> Iterator[Batch]:
@@ -139,11 +142,14 @@ def _skip_nonfinite(session: Session, total: float, tokens: int) -> tuple[float,
     return float("nan"), tokens
 
 
-def _should_stop(session: Session, has_dev: bool) -> bool:
+def _stop_reason(session: Session, has_dev: bool) -> str:
+    """Why training stops now ("" = it goes on): max-steps, patience or max-time."""
     cfg, st = session.cfg, session.state
     if cfg.max_steps and st.step >= cfg.max_steps:
-        return True
+        return "max-steps"
     if has_dev and st.bad_validations >= cfg.patience > 0:
-        return True
+        return "patience"
     out_of_time = bool(cfg.max_seconds) and st.elapsed >= cfg.max_seconds
-    return bool(cfg.max_seconds) and distributed.any_rank(out_of_time, session.device, session.job)
+    if cfg.max_seconds and distributed.any_rank(out_of_time, session.device, session.job):
+        return "max-time"
+    return ""

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nmt_cli import faults, runfiles
+
+
+class Sink(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
 
 
 class MetricsLog:
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
+        self.sinks: list[Sink] = []  # also told every record (TensorBoard)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one line; a full disk is a one-line CheckpointError."""
@@ -30,6 +35,8 @@ class MetricsLog:
         if faults.armed("enospc-metrics", int(record.get("step", 0))):
             raise runfiles.run_error(faults.disk_full(str(self.path)), self.path, "appending to")
         runfiles.append_run_file(self.path, line)
+        for sink in self.sinks:
+            sink.write(record)
 
     def truncate_after(self, step: int) -> None:
         """On resume from ``step``: drop the records a killed run wrote after its last checkpoint, the

@@ -37,6 +37,7 @@ from nmt_cli.data.demo.phrases import (
     realize_sentence,
 )
 from nmt_cli.data.demo.words import Adj, Det, Noun, Pronoun
+from nmt_cli.errors import UsageError
 
 Combo = tuple[str, str]  # (adjective, noun) by their English base forms
 
@@ -183,7 +184,8 @@ def _split(
         seen.add(src)
         out.append((src, " ".join(es)))
     if len(out) < n:
-        raise RuntimeError(f"could only generate {len(out)} of {n} distinct sentence pairs")
+        hint = "raise --train-size (dev and test use only words seen in train)" if vocab else "lower it"
+        raise UsageError(f"could only generate {len(out)} of {n} distinct sentence pairs: {hint}")
     return out
 
 
