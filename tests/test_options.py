@@ -7,6 +7,7 @@ the choices, before any library code runs. Comma-list options are checked alongs
 
 from __future__ import annotations
 
+import re
 import typing
 
 import pytest
@@ -90,9 +91,10 @@ def test_unknown_choice_is_a_usage_error_listing_the_choices(
 
 @pytest.mark.parametrize(("command", "flag", "choices"), CHOICES, ids=[f"{c}{f}" for c, f, _ in CHOICES])
 def test_help_shows_the_choices(command: str, flag: str, choices: tuple[str, ...]) -> None:
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0
-    assert "|".join(choices) in result.stdout
+    text = re.sub(r"[│\s]+", " ", result.stdout)  # the help as one line, panel borders dropped
+    assert f"Choices: {', '.join(choices)}." in text
 
 
 @pytest.mark.parametrize("value", ["bleu,sene", "", "bleu;chrf"])
