@@ -46,6 +46,13 @@ def _params(rnn: nn.GRU, layer: int, suffix: str) -> tuple[Tensor, Tensor, Tenso
     )
 
 
+def _input_projection(rnn: nn.GRU, x: Tensor, name: str, weight: Tensor, bias: Tensor) -> Tensor:
+    """W_ih x + b_ih over every step at once: through the layer's int8 linear when kernels/int8.py
+    made one (``rnn.int8_input[name]``, e.g. "l0_reverse"), else in float."""
+    int8 = getattr(rnn, "int8_input", None)
+    return int8[name](x) if int8 is not None else linear(x, weight, bias)
+
+
 def bidirectional(rnn: nn.GRU, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     """A bidirectional, batch-first ``nn.GRU`` over padded x (B, S, E) with lengths (B,).
 
@@ -60,7 +67,12 @@ def bidirectional(rnn: nn.GRU, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tens
         if layer > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         fw, bw = _params(rnn, layer, ""), _params(rnn, layer, "_reverse")
-        gi = torch.stack([linear(x, fw[0], fw[1]), linear(_along_time(x, index), bw[0], bw[1])])
+        gi = torch.stack(
+            [
+                _input_projection(rnn, x, f"l{layer}", fw[0], fw[1]),
+                _input_projection(rnn, _along_time(x, index), f"l{layer}_reverse", bw[0], bw[1]),
+            ]
+        )
         h0 = x.new_zeros(2, batch, rnn.hidden_size)
         out = scan(gi.permute(2, 0, 1, 3), h0, torch.stack([fw[2], bw[2]]), torch.stack([fw[3], bw[3]]))
         out = out.permute(2, 0, 1, 3)  # (B, S, 2, H), the backward half in reversed order
@@ -77,7 +89,7 @@ def unidirectional(rnn: nn.GRU, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
         if layer > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         w_ih, b_ih, w_hh, b_hh = _params(rnn, layer, "")
-        gi = linear(x, w_ih, b_ih).transpose(0, 1).unsqueeze(1)  # (T, 1, B, 3H)
+        gi = _input_projection(rnn, x, f"l{layer}", w_ih, b_ih).transpose(0, 1).unsqueeze(1)  # (T, 1, B, 3H)
         out = scan(gi, h0[layer].unsqueeze(0), w_hh.unsqueeze(0), b_hh.unsqueeze(0))
         x = out.squeeze(1).transpose(0, 1)  # (B, T, H)
         finals.append(x[:, -1])
