@@ -300,3 +300,54 @@ def test_tensorboard_without_the_package_is_a_one_line_error(
     )
     assert result.exit_code == 2
     assert "pip install 'nmt-cli[tensorboard]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hf_without_the_extra_names_the_extra(tmp_path: Path) -> None:
+    """As if installed without [hf]: `import datasets` fails, and --hf is a one-line usage error."""
+    code = (
+        "import sys; sys.modules['datasets'] = None; sys.argv = ['nmt'] + sys.argv[1:];"
+        "from nmt_cli.cli import main; main()"
+    )
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"translation": {"en": "a", "es": "b"}}\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "prepare",
+            "--hf",
+            str(data),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "es",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr == "nmt: error: --hf needs the Hugging Face datasets package: pip install 'nmt-cli[hf]'\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_filesystem_that_cannot_lock_is_a_one_line_error(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError("FileSystem does not appear to support flock")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    result = CliRunner().invoke(
+        app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--max-steps", "1"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("this filesystem cannot lock files; use a local disk")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
