@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,9 @@ def run_prepare(
         text=True,
         timeout=120,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        # A shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt: the Ctrl-C test would see no Ctrl-C when the suite runs in one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
