@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from nmt_cli import checkpoint
-from nmt_cli.errors import CheckpointError
+from nmt_cli.errors import CheckpointError, UsageError
 from nmt_cli.settings import ModelSettings, build
+from nmt_cli.tokenizer import reusable
 
 Warn = Callable[[str], None]
 TRAINING_ONLY = ("optimizer", "schedule", "rng")
@@ -139,6 +140,26 @@ def resume_record(payload: dict[str, Any], where: str) -> ResumeRecord:
 def load_model_record(model_path: Path | str, which: str = "best", warn: Warn | None = None) -> ModelRecord:
     """A run directory's best/last checkpoint (falling back to older good ones), or a checkpoint file."""
     return model_record(checkpoint.load(Path(model_path), which, warn=warn), str(model_path))
+
+
+def tokenizer_of(path: Path) -> tuple[bytes, bytes]:
+    """The (source, target) SentencePiece models of a run directory or checkpoint file (the best
+    checkpoint's), a data directory (spm.model, or spm.src.model and spm.tgt.model) or a .model file
+    (both sides); a UsageError when ``path`` is none of these or the models are not nmt's."""
+    where = f"--tokenizer {path}"
+    if path.is_file() and path.suffix == ".model":
+        proto = reusable(path.read_bytes(), where)
+        return proto, proto
+    if (path / "spm.model").is_file():
+        proto = reusable((path / "spm.model").read_bytes(), where)
+        return proto, proto
+    if (path / "spm.src.model").is_file() and (path / "spm.tgt.model").is_file():
+        src, tgt = ((path / f"spm.{side}.model").read_bytes() for side in ("src", "tgt"))
+        return reusable(src, where), reusable(tgt, where)
+    if path.is_file() or (path / "config.json").exists() or (path / checkpoint.MANIFEST).exists():
+        rec = load_model_record(path)
+        return reusable(rec.spm_src, where), reusable(rec.spm_tgt, where)
+    raise UsageError(f"{where}: not a run directory, a checkpoint, a data directory or a .model file")
 
 
 def load_resume_record(run: Path, warn: Warn | None = None) -> ResumeRecord | None:

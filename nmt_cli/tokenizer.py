@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sentencepiece as spm
 
-from nmt_cli.errors import DataError
+from nmt_cli.errors import DataError, UsageError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SPECIAL_IDS = {"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID}
@@ -81,6 +81,19 @@ def load_spm(proto: bytes) -> spm.SentencePieceProcessor:
     sp = spm.SentencePieceProcessor()
     sp.LoadFromSerializedProto(proto)
     return sp
+
+
+def reusable(proto: bytes, where: str) -> bytes:
+    """``proto`` when it is a SentencePiece model nmt can encode with (its special ids where nmt puts
+    them: pad 0, unk 1, bos 2, eos 3); else a one-line UsageError naming ``where``."""
+    try:
+        sp = load_spm(proto)
+    except (RuntimeError, OSError, ValueError):
+        raise UsageError(f"{where}: not a SentencePiece model") from None
+    found = {name: int(getattr(sp, name)()) for name in SPECIAL_IDS}
+    if found != SPECIAL_IDS:
+        raise UsageError(f"{where}: special ids {found}, nmt needs {SPECIAL_IDS} (a model from nmt prepare)")
+    return proto
 
 
 class Tokenizer:

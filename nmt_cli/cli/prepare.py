@@ -175,6 +175,19 @@ ByteFallback = Annotated[
         rich_help_panel=TOKENIZER,
     ),
 ]
+Reuse = Annotated[
+    Path | None,
+    typer.Option(
+        "--tokenizer",
+        metavar="RUN|DATA|FILE",
+        show_default=False,
+        help="Encode with an existing SentencePiece model instead of training one: a run directory or "
+        "checkpoint (its tokenizer), a data directory, or a .model file. The ids match that model's, "
+        "as train --init-from needs; the --vocab-size, --model-type and other tokenizer options are "
+        "then unused.",
+        rich_help_panel=TOKENIZER,
+    ),
+]
 SampleSize = Annotated[
     int,
     typer.Option(
@@ -234,6 +247,7 @@ Quiet = Annotated[
 EXAMPLES = """
 nmt prepare --train train.en train.es --dev-size 1000 --test-size 1000 -o data
 nmt prepare --tsv pairs.tsv.gz --columns en,es --vocab-size 16000 -o data
+nmt prepare --train domain.en domain.es --dev-size 500 --tokenizer run -o data2
 nmt prepare --hf Helsinki-NLP/opus_books --hf-config en-es \\
     --src-lang en --tgt-lang es --dev-size 500 --test-size 500 -o data
 """
@@ -262,6 +276,7 @@ def prepare(
     character_coverage: Coverage = 1.0,
     byte_fallback: ByteFallback = True,
     input_sentence_size: SampleSize = 1_000_000,
+    tokenizer: Reuse = None,
     max_pieces: MaxPieces = 200,
     max_chars: MaxChars = 2000,
     max_ratio: MaxRatio = 3.0,
@@ -305,7 +320,14 @@ def _prepare(given: dict[str, object]) -> None:
     out, quiet = Path(str(given["out"])), bool(given["quiet"])
     if quiet:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    report = prepare_data(spec, settings, out, log=None if quiet else display.info)
+    reuse = None
+    if given["tokenizer"] is not None:
+        from nmt_cli.data.prepare import ReusedTokenizer
+        from nmt_cli.record import tokenizer_of
+
+        origin = Path(str(given["tokenizer"]))
+        reuse = ReusedTokenizer(*tokenizer_of(origin), origin=str(origin.resolve()))
+    report = prepare_data(spec, settings, out, log=None if quiet else display.info, reuse=reuse)
     if not quiet:
         display.show_filter_report(report, out)
     if given["json_out"]:

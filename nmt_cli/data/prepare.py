@@ -69,6 +69,7 @@ class _Run:
     opts: PrepareSettings
     tmp: Path
     say: Log
+    reuse: ReusedTokenizer | None = None
     reports: dict[str, SplitReport] = field(default_factory=lambda: {"train": SplitReport()})
 
     @property
@@ -82,20 +83,34 @@ class _Run:
         return [name for name, size in sizes if size > 0]
 
 
+@dataclass(frozen=True)
+class ReusedTokenizer:
+    """SentencePiece models to encode with instead of training new ones (``prepare --tokenizer``)."""
+
+    src_proto: bytes
+    tgt_proto: bytes
+    origin: str  # where they came from, for the manifest and the log
+
+
 def prepare_data(
-    spec: SourceSettings, opts: PrepareSettings, out: Path, log: Log | None = None
+    spec: SourceSettings,
+    opts: PrepareSettings,
+    out: Path,
+    log: Log | None = None,
+    reuse: ReusedTokenizer | None = None,
 ) -> dict[str, Any]:
     """Run the whole preparation; returns the filter report (also written to DATA/report.json)."""
     check_spec(spec, opts)
     with staging_dir(out) as tmp:
-        run = _Run(spec, opts, tmp, log or (lambda _message: None))
+        run = _Run(spec, opts, tmp, log or (lambda _message: None), reuse)
         given, staged, route = _read_pass(run)
         faults.point("prepare-staged")
         tok = _tokenizer_pass(run, staged, route)
         faults.point("prepare-tokenizer")
         writers = _encode_pass(run, given, staged, route, tok)
         faults.point("prepare-encoded")
-        return write_records(spec, opts, tmp, run.reports, writers, tok)
+        origin = {"trained": True} if reuse is None else {"trained": False, "from": reuse.origin}
+        return write_records(spec, opts, tmp, run.reports, writers, tok, origin)
 
 
 # ---------------------------------------------------------------- pass 1: read, clean, stage
@@ -182,6 +197,13 @@ def _tokenizer_pass(run: _Run, staged: Staged, route: np.ndarray) -> Tokenizer:
     """SentencePiece on the training split only (dev/test never shape the vocabulary)."""
     t0 = time.monotonic()
     opts, tmp = run.opts, run.tmp
+    if run.reuse is not None:  # the same pieces and ids as the model they came from
+        src, tgt = run.reuse.src_proto, run.reuse.tgt_proto
+        names = {"spm.model": src} if src == tgt else {"spm.src.model": src, "spm.tgt.model": tgt}
+        for name, proto in names.items():
+            (tmp / name).write_bytes(proto)
+        run.say(f"encoding with the SentencePiece model{'' if src == tgt else 's'} of {run.reuse.origin}")
+        return Tokenizer(src, tgt)
     settings = SpmSettings(
         vocab_size=opts.vocab_size,
         model_type=opts.model_type,

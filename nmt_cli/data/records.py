@@ -30,6 +30,7 @@ def write_records(
     reports: dict[str, SplitReport],
     writers: dict[str, SplitWriter],
     tok: Tokenizer,
+    tokenizer_origin: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write report.json and manifest.json (inputs with sha256, settings, counts, versions, file hashes)
     into ``tmp``; return the report."""
@@ -46,6 +47,7 @@ def write_records(
             for name, w in writers.items()
         },
         "vocab": {"joint": tok.joint, "src": tok.src_vocab_size, "tgt": tok.tgt_vocab_size},
+        "tokenizer": tokenizer_origin or {"trained": True},
         "versions": _versions(spec),
         "files": {
             p.name: sha256_file(p)
