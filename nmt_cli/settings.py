@@ -236,6 +236,7 @@ class TrainSettings:
     device: Device = "auto"
     bf16: bool = False
     max_nan_skips: int = 5
+    init_from: str | None = None  # a run or checkpoint whose weights a new run starts from
 
     def __post_init__(self) -> None:
         check_choices(self)

@@ -82,3 +82,97 @@ def test_translating_new_data_with_the_old_model_needs_no_new_tokenizer(
     assert code == 0, err
     proc = run_nmt("translate", "-m", str(run_dir), str(tmp_path / "new" / "dev.src"))
     assert proc.returncode == 0 and proc.stdout.count(b"\n") == 20
+
+
+TINY = ["--emb", "32", "--enc-hidden", "32", "--dec-hidden", "48", "--attn-dim", "24", "--dropout", "0.1"]
+STEPS = ["--batch-tokens", "600", "--threads", "1", "--seed", "3", "--log-every", "1", "--valid-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def tuned_data(run_dir: Path, domain: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tuned-data") / "data"
+    code, err = prepare(out, domain, "--tokenizer", str(run_dir))
+    assert code == 0, err
+    return out
+
+
+def train(data: Path, out: Path, *args: str) -> tuple[int, str]:
+    proc = run_nmt("train", str(data), "--out", str(out), *STEPS, *args)
+    return proc.returncode, proc.stderr.decode()
+
+
+def first_losses(run: Path, n: int) -> list[float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r][:n]
+
+
+def test_init_from_starts_from_the_weights_with_a_fresh_optimizer(
+    run_dir: Path, tuned_data: Path, tmp_path: Path
+) -> None:
+    from nmt_cli import checkpoint
+
+    code, err = train(tuned_data, tmp_path / "tuned", "--init-from", str(run_dir), "--max-steps", "10")
+    assert code == 0, err
+    assert f"starting from the weights of {run_dir}" in err
+    code, err = train(tuned_data, tmp_path / "fresh", *TINY, "--max-steps", "10")
+    assert code == 0, err
+    tuned, fresh = first_losses(tmp_path / "tuned", 3), first_losses(tmp_path / "fresh", 3)
+    assert max(tuned) < min(fresh) - 0.3  # it starts where the trained model is, not from scratch
+    saved = checkpoint.load(tmp_path / "tuned", "last")
+    assert saved["run_state"]["step"] == 10 and saved["run_state"]["bad_validations"] == 0
+    steps = {int(s["step"]) for s in saved["optimizer"]["state"].values()}
+    assert steps == {10}  # Adam's own count: 10 updates here, not the 60 of the run it came from
+    from nmt_cli import record
+
+    tuned_model = record.load_model_record(tmp_path / "tuned").model_settings
+    assert tuned_model.emb == record.load_model_record(run_dir).model_settings.emb == 32
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["train"]["init_from"] == str(run_dir)
+    again, err = train(tuned_data, tmp_path / "tuned", "--init-from", str(run_dir), "--max-steps", "20")
+    assert again == 0 and "resuming" in err and "at step 10" in err  # the same command continues it
+
+
+def test_init_from_refuses_another_tokenizer_and_another_architecture(
+    run_dir: Path, data_dir: Path, domain: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    code, err = prepare(other, domain, "--vocab-size", "300")  # its own tokenizer
+    assert code == 0, err
+    code, err = train(other, tmp_path / "a", "--init-from", str(run_dir), "--max-steps", "5")
+    assert code == 2 and "tokenizer is not the data's" in err and f"--tokenizer {run_dir}" in err
+    assert err.count("\n") == 1
+    code, err = train(
+        data_dir, tmp_path / "b", "--init-from", str(run_dir), "--emb", "64", "--max-steps", "5"
+    )
+    assert code == 2 and "--emb (32)" in err and err.count("\n") == 1
+    code, err = train(
+        data_dir, tmp_path / "c", "--init-from", str(run_dir), "--dropout", "0.3", "--max-steps", "5"
+    )
+    assert code == 0, err  # dropout changes no weight
+
+
+def test_new_output_pieces_start_fresh_and_old_ones_keep_their_rows(
+    run_dir: Path, tuned_data: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from nmt_cli import record
+    from nmt_cli.data.encoded import DataDir
+    from nmt_cli.model import Seq2Seq, init_weights
+    from nmt_cli.training import init_from
+
+    init = record.load_model_record(run_dir)
+    tok = DataDir(tuned_data).tokenizer()
+    seen = [0, 1, 2, 3, *range(4, tok.tgt_vocab_size)]  # every piece: some the run never scored
+    ids = init_from.output_vocabulary(init, seen)
+    cfg = init_from.model_settings(init.model_settings, init.model_settings, (), {"out_vocab": len(ids)})
+    model = Seq2Seq(cfg)
+    init_weights(model, 1)
+    model.generator.set_vocabulary(ids)
+    init_from.load_weights(model, init, str(run_dir))
+    old_ids = init.weights["generator.out_ids"].tolist()
+    assert len(ids) > len(old_ids)
+    weight, old_weight = model.generator.linear.weight, init.weights["generator.linear.weight"]  # type: ignore[union-attr]
+    for row, piece in enumerate(ids[:50]):
+        if piece in old_ids:
+            assert torch.equal(weight[row], old_weight[old_ids.index(piece)])
+    assert torch.equal(model.state_dict()["decoder.out.weight"], init.weights["decoder.out.weight"])

@@ -42,6 +42,18 @@ Out = Annotated[
         rich_help_panel=RUN,
     ),
 ]
+InitFrom = Annotated[
+    str | None,
+    typer.Option(
+        "--init-from",
+        metavar="RUN|FILE",
+        show_default=False,
+        help="Start a new run from this run's (best) or checkpoint's weights: fine-tuning. Fresh optimizer, "
+        "schedule, counters and patience; the architecture comes from it; DATA must be prepared with its "
+        "tokenizer (prepare --tokenizer RUN). Rerunning the command continues the new run.",
+        rich_help_panel=RUN,
+    ),
+]
 Force = Annotated[
     bool,
     typer.Option(
@@ -247,6 +259,7 @@ EXAMPLES = """
 nmt train data --out run --max-time 1h
 nmt train data --out run --cell lstm --layers 2 --label-smoothing 0.1
 nmt train data --out run      # again: continues where the run stopped
+nmt train data2 --out tuned --init-from run --lr 2e-4      # fine-tune on data2
 torchrun --nproc-per-node 2 -m nmt_cli train data --out run
 """
 
@@ -255,6 +268,7 @@ def train(
     ctx: typer.Context,
     data: Data,
     out: Out,
+    init_from: InitFrom = None,
     cell: CellOpt = "gru",
     attention: Attention = "bahdanau",
     input_feeding: InputFeeding = False,
@@ -295,6 +309,7 @@ def train(
 ) -> None:
     """Train an attention RNN translator; rerunning the same command resumes exactly."""
     given = options(ctx)
+    given["explicit"] = {n for n in ctx.params if str(ctx.get_parameter_source(n)).endswith("COMMANDLINE")}
     run(lambda: _train(given))
 
 
@@ -316,7 +331,14 @@ def _train(given: dict[str, object]) -> None:
 
         require()
     summary = train_model(
-        data, out, model, settings, force=bool(given["force"]), quiet=bool(given["quiet"]), tensorboard=board
+        data,
+        out,
+        model,
+        settings,
+        force=bool(given["force"]),
+        quiet=bool(given["quiet"]),
+        tensorboard=board,
+        explicit=set(given["explicit"]),  # type: ignore[call-overload]
     )
     if given["json_out"] and int(os.environ.get("RANK", "0")) == 0:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")

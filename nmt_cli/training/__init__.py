@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,14 @@ def train_model(
     force: bool = False,
     quiet: bool = False,
     tensorboard: Path | None = None,
+    explicit: Collection[str] = (),
 ) -> dict[str, Any]:
     """Train (or resume) into ``run``; returns a summary of the run (:func:`summary`)."""
     data_dir = DataDir(data)
     rank = int(os.environ.get("RANK", "0"))
     lock = checkpoint.run_lock(run) if rank == 0 else nullcontext()
     with distributed.scope(), lock:
-        session = open_session(data_dir, run, model_cfg, cfg, force=force)
+        session = open_session(data_dir, run, model_cfg, cfg, force=force, explicit=explicit)
         # Resumed, the session kept the lines up to its step; fresh, none: a run killed before its
         # first checkpoint wrote lines that this one writes again.
         session.metrics.truncate_after(session.state.step)

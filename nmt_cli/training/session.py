@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 import nmt_cli.training.distributed as distributed
+import nmt_cli.training.init_from as init_from
 from nmt_cli import __version__, display, faults, record, runfiles
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
@@ -98,9 +100,15 @@ class Session:
 
 
 def open_session(
-    data: DataDir, run: Path, model_cfg: ModelSettings, cfg: TrainSettings, force: bool
+    data: DataDir,
+    run: Path,
+    model_cfg: ModelSettings,
+    cfg: TrainSettings,
+    force: bool,
+    explicit: Collection[str] = (),
 ) -> Session:
-    """Build the model and optimizer, fresh or from the run's last checkpoint."""
+    """Build the model and optimizer, fresh or from the run's last checkpoint (or, for a new run with
+    ``--init-from``, from another run's weights; ``explicit``: the options on the command line)."""
     job = distributed.init()
     device = distributed.local_device(_device(cfg), job)
     if cfg.bf16 and device.type == "cpu" and not cpu_has_bf16_units():
@@ -109,10 +117,19 @@ def open_session(
         torch.set_num_threads(cfg.threads)
     tok, train_split = data.tokenizer(), data.split("train")
     _check_batches(train_split, cfg, job)
-    out_ids = _output_vocabulary(model_cfg, tok, train_split)
-    sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
-    model_cfg = build(ModelSettings, {**to_dict(model_cfg), **sizes})
     resumed = _load_resume(run, job, device)
+    init = init_from.load(cfg.init_from, tok) if cfg.init_from and resumed is None else None
+    if cfg.init_from:  # the architecture (and output vocabulary) of the checkpoint started from
+        base = init or (resumed.model if resumed else None)
+        assert base is not None
+        seen = _output_vocabulary(base.model_settings, tok, train_split)
+        out_ids = init_from.output_vocabulary(base, seen) if init else _saved_vocabulary(base)
+        sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
+        model_cfg = init_from.model_settings(base.model_settings, model_cfg, explicit, sizes)
+    else:
+        out_ids = _output_vocabulary(model_cfg, tok, train_split)
+        sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
+        model_cfg = build(ModelSettings, {**to_dict(model_cfg), **sizes})
     if resumed is not None:
         _check_world(resumed, run, job)
         model_cfg = _check_resume(resumed.model, model_cfg, cfg, data, run, force)
@@ -122,6 +139,8 @@ def open_session(
     init_weights(model, cfg.seed)  # its own generator: the same weights on every rank
     _seed_rank(cfg.seed, job.rank)
     model.generator.set_vocabulary(out_ids)
+    if init is not None:
+        init_from.load_weights(model, init, str(cfg.init_from))
     model.to(device)
     loss_module = distributed.wrap(LossModule(model, cfg.label_smoothing), device, job)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -134,6 +153,11 @@ def open_session(
     if resumed is not None:
         _restore(session, resumed)
     return session
+
+
+def _saved_vocabulary(saved: ModelRecord) -> list[int]:
+    """The output vocabulary a checkpoint's generator scores."""
+    return [int(i) for i in saved.weights[init_from.OUT_IDS].tolist()]
 
 
 def _device(cfg: TrainSettings) -> torch.device:
