@@ -105,10 +105,14 @@ def open_session(
     model_cfg: ModelSettings,
     cfg: TrainSettings,
     force: bool,
-    explicit: Collection[str] = (),
+    explicit: Collection[str] | None = None,
 ) -> Session:
     """Build the model and optimizer, fresh or from the run's last checkpoint (or, for a new run with
-    ``--init-from``, from another run's weights; ``explicit``: the options on the command line)."""
+    ``--init-from``, from another run's weights).
+
+    ``explicit``: the settings given on the command line (None: all of them). Resuming, the others
+    are the run's own: ``nmt train DATA --out RUN`` alone continues RUN as it was started.
+    """
     job = distributed.init()
     device = distributed.local_device(_device(cfg), job)
     if cfg.bf16 and device.type == "cpu" and not cpu_has_bf16_units():
@@ -118,6 +122,10 @@ def open_session(
     tok, train_split = data.tokenizer(), data.split("train")
     _check_batches(train_split, cfg, job)
     resumed = _load_resume(run, job, device)
+    if resumed is not None and explicit is not None:
+        model_cfg, cfg = _run_settings(resumed.model, model_cfg, cfg, explicit)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
     init = init_from.load(cfg.init_from, tok) if cfg.init_from and resumed is None else None
     if cfg.init_from:  # the architecture (and output vocabulary) of the checkpoint started from
         base = init or (resumed.model if resumed else None)
@@ -125,7 +133,7 @@ def open_session(
         seen = _output_vocabulary(base.model_settings, tok, train_split)
         out_ids = init_from.output_vocabulary(base, seen) if init else _saved_vocabulary(base)
         sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
-        model_cfg = init_from.model_settings(base.model_settings, model_cfg, explicit, sizes)
+        model_cfg = init_from.model_settings(base.model_settings, model_cfg, explicit or (), sizes)
     else:
         out_ids = _output_vocabulary(model_cfg, tok, train_split)
         sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
@@ -153,6 +161,22 @@ def open_session(
     if resumed is not None:
         _restore(session, resumed)
     return session
+
+
+# Command-line names of settings whose field has another name.
+SETTING = {"max_time": "max_seconds", "output_vocab": "restrict_output"}
+
+
+def _run_settings(
+    saved: ModelRecord, model_cfg: ModelSettings, cfg: TrainSettings, explicit: Collection[str]
+) -> tuple[ModelSettings, TrainSettings]:
+    """Resuming: the run's saved settings, but those given on the command line (``explicit``), which
+    ``_check_resume`` then compares with the saved ones."""
+    names = {SETTING.get(name, name) for name in explicit}
+    model = {**to_dict(saved.model_settings), **{k: v for k, v in to_dict(model_cfg).items() if k in names}}
+    given = to_dict(cfg)
+    train = {**given, **{k: v for k, v in saved.train_settings.items() if k in given and k not in names}}
+    return build(ModelSettings, model), build(TrainSettings, train)
 
 
 def _saved_vocabulary(saved: ModelRecord) -> list[int]:
