@@ -36,7 +36,9 @@ _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """'30m' -> 1800.0; '' -> 0.0 (no limit)."""
+    """'30m' -> 1800.0; '' -> 0.0 (no limit); a number (from a config file) is seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
     if not text:
         return 0.0
     match = _DURATION.match(text)

@@ -41,6 +41,7 @@ MEANINGS = {
     "--dev-size": "Dev pairs",
     "--test-size": "Test pairs",
     "--help": "Show this message",
+    "--config": "YAML file",
 }
 # "-o" is where the output goes: --out for a directory, --output for a file.
 SHORT_FAMILIES = {"-o": {"--out", "--output"}}

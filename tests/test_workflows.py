@@ -192,3 +192,60 @@ def test_a_run_resumes_with_its_data_and_out_alone(data_dir: Path, tmp_path: Pat
     changed = run_nmt("train", str(data_dir), "--out", str(run), "--lr", "0.01", "--emb", "64")
     err = changed.stderr.decode()
     assert changed.returncode == 2 and "other settings (emb, lr)" in err and err.count("\n") == 1
+
+
+def test_a_config_file_round_trips_through_dump_config(data_dir: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.yaml"
+    args = [
+        "train",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "run"),
+        *TINY,
+        "--cell",
+        "lstm",
+        "--max-time",
+        "2m",
+    ]
+    assert run_nmt(*args, "--dump-config", str(first)).returncode == 0
+    assert not (tmp_path / "run").exists()  # dumping trains nothing
+    second = tmp_path / "second.yaml"
+    proc = run_nmt("train", "--config", str(first), "--dump-config", str(second))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert second.read_text() == first.read_text()
+    import yaml
+
+    values = yaml.safe_load(first.read_text())
+    assert values["cell"] == "lstm" and values["emb"] == 32 and values["max-time"] == "120s"
+    wins = run_nmt("train", "--config", str(first), "--emb", "48", "--dump-config", "-")
+    assert yaml.safe_load(wins.stdout)["emb"] == 48  # the command line wins over the file
+
+
+def test_a_config_file_trains_and_resumes(data_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"data: {data_dir}\nout: {tmp_path / 'run'}\nemb: 32\nenc-hidden: 32\ndec_hidden: 48\n"
+        "attn-dim: 24\nmax-steps: 10\nvalid-every: 10\nbatch-tokens: 600\nthreads: 1\nlr: 0.003\n"
+    )
+    proc = run_nmt("train", "--config", str(config), "-q", "--json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["step"] == 10
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"]["dec_hidden"] == 48 and saved["train"]["lr"] == 0.003
+    more = run_nmt("train", "--config", str(config), "--max-steps", "15", "-q", "--json")
+    assert more.returncode == 0 and json.loads(more.stdout)["step"] == 15
+
+
+def test_config_files_work_for_every_command_and_bad_ones_say_where(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "beam.yaml").write_text("beam: 3\nmodel: " + str(run_dir) + "\n")
+    text = "the cat sees the dog\nthe girl\n"
+    by_file = run_nmt("translate", "--config", str(tmp_path / "beam.yaml"), stdin=text)
+    by_flags = run_nmt("translate", "-m", str(run_dir), "--beam", "3", stdin=text)
+    assert by_file.returncode == 0 and by_file.stdout == by_flags.stdout
+    (tmp_path / "bad.yaml").write_text("beam: 3\nsnow: yes\n")
+    bad = run_nmt("translate", "--config", str(tmp_path / "bad.yaml"), stdin=text)
+    assert bad.returncode == 2 and b"'snow' is not an option of nmt translate" in bad.stderr
+    (tmp_path / "broken.yaml").write_text("beam: 3\n  model: [\n")
+    broken = run_nmt("translate", "--config", str(tmp_path / "broken.yaml"), stdin=text)
+    assert broken.returncode == 2 and b"broken.yaml:" in broken.stderr and b"not valid YAML" in broken.stderr
+    assert broken.stderr.count(b"\n") == 1

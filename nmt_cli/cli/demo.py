@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nmt_cli.cli.common import options, renamed, run
+from nmt_cli.cli.config import Config
 from nmt_cli.errors import UsageError
 
 Out = Annotated[
@@ -19,14 +20,23 @@ Out = Annotated[
         metavar="DIR",
         show_default=False,
         help="Directory for train/dev/test .en/.es files (required).",
+        rich_help_panel="Output",
     ),
 ]
 OutOld = Annotated[Path | None, typer.Argument(hidden=True, help="Old place of --out.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed of the generator (same seed, same corpus).")]
-TrainSize = Annotated[int, typer.Option("--train-size", help="Training pairs.")]
-DevSize = Annotated[int, typer.Option("--dev-size", help="Dev pairs.")]
-TestSize = Annotated[int, typer.Option("--test-size", help="Test pairs.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Less on stderr: no summary line.")]
+CORPUS = "Corpus"
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Random seed of the generator (same seed, same corpus).", rich_help_panel=CORPUS
+    ),
+]
+TrainSize = Annotated[int, typer.Option("--train-size", help="Training pairs.", rich_help_panel=CORPUS)]
+DevSize = Annotated[int, typer.Option("--dev-size", help="Dev pairs.", rich_help_panel=CORPUS)]
+TestSize = Annotated[int, typer.Option("--test-size", help="Test pairs.", rich_help_panel=CORPUS)]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Less on stderr: no summary line.", rich_help_panel="Output")
+]
 
 EXAMPLES = """
 nmt demo-corpus -o corpus
@@ -43,6 +53,7 @@ def demo_corpus(
     n_dev: DevSize = 500,
     n_test: TestSize = 500,
     quiet: Quiet = False,
+    config: Config = None,
 ) -> None:
     """Write the embedded synthetic English-to-Spanish demo corpus (a toy grammar; seconds to learn)."""
     given = options(ctx)

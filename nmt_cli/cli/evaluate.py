@@ -9,6 +9,7 @@ import typer
 
 from nmt_cli.choices import Tokenize, parse_metrics
 from nmt_cli.cli.common import options, parsed, run
+from nmt_cli.cli.config import Config
 from nmt_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ def evaluate(
     batch_size: BatchSize = 0,
     max_len_ratio: MaxLenRatio = 2.0,
     threads: Threads = 0,
+    config: Config = None,
 ) -> None:
     """Score translations with sacreBLEU (BLEU, chrF, TER), each with its signature.
 

@@ -11,6 +11,7 @@ import typer
 
 from nmt_cli.choices import SpmModel
 from nmt_cli.cli.common import options, run
+from nmt_cli.cli.config import Config
 
 Pair = tuple[Path, Path] | None
 FILES, HF, SPLITS, TOKENIZER, CLEANING, OUTPUT = (
@@ -288,6 +289,7 @@ def prepare(
     out: Out = ...,  # type: ignore[assignment]
     json_out: Json = False,
     quiet: Quiet = False,
+    config: Config = None,
 ) -> None:
     """Clean a parallel corpus, train SentencePiece and write a data directory for `nmt train`.
 

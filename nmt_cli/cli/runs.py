@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nmt_cli.cli.common import options, renamed, run
+from nmt_cli.cli.config import Config
 from nmt_cli.errors import UsageError
 
 OUTPUT = "Output"
@@ -79,6 +80,7 @@ def average(
     last: Last = 3,
     json_out: AverageJson = False,
     quiet: Quiet = False,
+    config: Config = None,
 ) -> None:
     """Average the weights of the last K checkpoints of a run into one checkpoint.
 
@@ -114,7 +116,7 @@ def average(
     run(go)
 
 
-def info(run_dir: Run, json_out: InfoJson = False, csv_out: Csv = False) -> None:
+def info(run_dir: Run, json_out: InfoJson = False, csv_out: Csv = False, config: Config = None) -> None:
     """Show a run on stdout: settings, checkpoints, and the training and dev curves.
 
     For people, a summary and a table of the validations; --json and --csv for scripts and plots.

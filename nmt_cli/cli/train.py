@@ -21,6 +21,7 @@ from nmt_cli.choices import (
     parse_duration,
 )
 from nmt_cli.cli.common import options, parsed, run
+from nmt_cli.cli.config import Config
 
 RUN, MODEL, OPTIM, STOP, SPEED, OUTPUT = (
     "Data and run",
@@ -254,12 +255,23 @@ Board = Annotated[
         rich_help_panel=OUTPUT,
     ),
 ]
+DumpConfig = Annotated[
+    str | None,
+    typer.Option(
+        "--dump-config",
+        metavar="FILE|-",
+        show_default=False,
+        help="Write every option as resolved to this YAML file (- = stdout) and exit: --config reads it.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 
 EXAMPLES = """
 nmt train data --out run --max-time 1h
 nmt train data --out run --cell lstm --layers 2 --label-smoothing 0.1
 nmt train data --out run      # again: continues where the run stopped
 nmt train data2 --out tuned --init-from run --lr 2e-4      # fine-tune on data2
+nmt train data --out run --cell lstm --dump-config lstm.yaml; nmt train --config lstm.yaml
 torchrun --nproc-per-node 2 -m nmt_cli train data --out run
 """
 
@@ -306,10 +318,20 @@ def train(
     quiet: Quiet = False,
     json_out: Json = False,
     tensorboard: Board = None,
+    config: Config = None,
+    dump_config: DumpConfig = None,
 ) -> None:
     """Train an attention RNN translator; rerunning the same command resumes exactly."""
     given = options(ctx)
-    given["explicit"] = {n for n in ctx.params if str(ctx.get_parameter_source(n)).endswith("COMMANDLINE")}
+    sources = {n: str(ctx.get_parameter_source(n)) for n in ctx.params}
+    given["explicit"] = {n for n, s in sources.items() if s.endswith(("COMMANDLINE", "DEFAULT_MAP"))}
+    if dump_config is not None:
+        from nmt_cli.cli.config import dump
+
+        given["max_time"] = f"{given['max_time']:g}s"
+        order = [str(p.name) for p in ctx.command.params]
+        run(lambda: dump(given, order, dump_config, skip=("json_out", "quiet", "force", "tensorboard")))
+        return
     run(lambda: _train(given))
 
 

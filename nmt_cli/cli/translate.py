@@ -8,6 +8,7 @@ import typer
 
 from nmt_cli.choices import AlignLevel, LongInput, Quantize, WhichCheckpoint
 from nmt_cli.cli.common import exit_now, options, renamed, run
+from nmt_cli.cli.config import Config
 
 IO, SEARCH, FORMAT, SPEED = "Input and output", "Search", "Output formats", "Speed"
 
@@ -164,6 +165,7 @@ def translate(
     threads: Threads = 0,
     quantize: Quant = "none",
     checkpoint: Which = "best",
+    config: Config = None,
 ) -> None:
     """Translate lines from FILE or stdin; one output line per input line, always."""
     given = options(ctx)
