@@ -1,6 +1,7 @@
 # The common tail of a recipe: train -> translate -> evaluate, on $(WORK)/data written by the recipe's
 # own `prepare` target ($(WORK)/data/manifest.json). Included by recipes/*/Makefile after NMT, WORK,
-# TRAIN_ARGS, TRANSLATE_ARGS and EVALUATE_ARGS are set.
+# TRAIN_CONFIG (a YAML file of train options, or empty), TRAIN_ARGS, TRANSLATE_ARGS and EVALUATE_ARGS
+# are set.
 #
 # Every step's target is a file written only when the step succeeded (written to $@.tmp, then moved),
 # so a failed or killed step is redone by the next `make`, and a rerun with nothing changed does
@@ -10,6 +11,7 @@
 
 .DELETE_ON_ERROR:
 EVALUATE_ARGS ?=
+TRAIN_CONFIG ?=
 
 # $(WORK)/.args/NAME holds the value of the variable NAME, rewritten only when it changes: a step
 # depending on it is redone when its options change, and only then. (Changing TRAIN_ARGS beyond the
@@ -20,8 +22,9 @@ $(WORK)/.args/%: FORCE
 FORCE:
 
 # Train (resumable: rerunning continues from the last checkpoint).
-$(WORK)/run.json: $(WORK)/data/manifest.json $(WORK)/.args/TRAIN_ARGS
-	$(NMT) train $(WORK)/data --out $(WORK)/run $(TRAIN_ARGS) --json > $@.tmp
+$(WORK)/run.json: $(WORK)/data/manifest.json $(WORK)/.args/TRAIN_ARGS $(TRAIN_CONFIG)
+	$(NMT) train $(WORK)/data --out $(WORK)/run $(if $(TRAIN_CONFIG),--config $(TRAIN_CONFIG)) \
+	  $(TRAIN_ARGS) --json > $@.tmp
 	mv $@.tmp $@
 train: $(WORK)/run.json
 
