@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -25,20 +24,8 @@ from typing import Any
 
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 
-
-def cpu() -> tuple[str, list[str]]:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    return model, [f for f in FLAGS if f in flags]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from long_input import cpu  # noqa: E402
 
 
 def torch_ao_route(model: Any) -> Any:
@@ -87,7 +74,7 @@ def main() -> None:
         variants["int8_torch_ao"] = torch_ao_route
     best: dict[str, float] = {}
     result: dict[str, Any] = {"model": args.model, "sentences": len(lines), "torch": torch.__version__}
-    result["cpu"], result["cpu_flags"] = cpu()
+    result["cpu"], result["cpu_flags"] = cpu(FLAGS)
     result["onednn_max_cpu_isa"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
     for _ in range(2):
         for name, quantize in variants.items():

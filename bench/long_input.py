@@ -39,8 +39,9 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def cpu() -> tuple[str, list[str]]:
-    """The CPU's model name and which of FLAGS it has (Linux /proc/cpuinfo; else what platform knows)."""
+def cpu(wanted: tuple[str, ...] = FLAGS) -> tuple[str, list[str]]:
+    """The CPU's model name and which of ``wanted`` flags it has (Linux /proc/cpuinfo; else what
+    platform knows). bench/int8_speed.py uses it too."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -52,7 +53,7 @@ def cpu() -> tuple[str, list[str]]:
                 break
     except OSError:
         pass
-    return model, [f for f in FLAGS if f in flags]
+    return model, [f for f in wanted if f in flags]
 
 
 def tiny_model(work: Path) -> Path:

@@ -92,6 +92,10 @@ def check_choices(settings: Any) -> None:
             raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, not {value!r}")
 
 
+# Command-line options whose settings field has another name (the rest share their name).
+OPTION_FIELDS = {"max_time": "max_seconds", "output_vocab": "restrict_output"}
+
+
 # ---------------------------------------------------------------------------------------------- prepare
 
 

@@ -10,8 +10,8 @@ score kernel reads its weight as a vector, kernels/additive.py), embeddings, the
 
 oneDNN builds a kernel per row count; the rows are padded to a few counts, as for bf16. Measured on
 the bible dev set (993 verses, a 7-minute GRU model, 2 threads, Xeon with AMX), sentences/s greedy /
-beam 5: fp32 203 / 89, this 259 / 128, torch.ao's dynamic quantization (what int8 was before) 269 /
-126; BLEU fp32 17.69 / 18.70, this 17.65 / 18.65 (bench/int8_speed.py).
+beam 5: fp32 211 / 88, this 260 / 134, torch.ao's dynamic quantization (what int8 was before) 279 /
+127; BLEU fp32 17.69 / 18.70, this 17.65 / 18.65 (bench/int8_speed.py, best of two).
 
 No quantized tensors and nothing of ``torch.ao.quantization`` (deprecated, to be removed): the products
 go through oneDNN's ``qlinear_pointwise`` (the op PyTorch's x86 quantization lowers to: AMX, VNNI or

@@ -20,13 +20,11 @@ from nmt_cli import display, record
 from nmt_cli.errors import UsageError
 from nmt_cli.model import Seq2Seq
 from nmt_cli.record import ModelRecord
-from nmt_cli.settings import ModelSettings, build, to_dict
+from nmt_cli.settings import OPTION_FIELDS, ModelSettings, build, to_dict
 from nmt_cli.tokenizer import Tokenizer
 
 # Model settings a fine-tuning run may choose for itself (they change no weight's shape).
 FREE = ("dropout",)
-# Command-line names of model settings -> the settings' names.
-OPTION = {"output_vocab": "restrict_output"}
 OUT_IDS, POSITIONS = "generator.out_ids", "generator.positions"
 
 
@@ -47,7 +45,7 @@ def model_settings(
     """The fine-tuning run's model: ``base`` (the checkpoint's), with the free settings of ``given``
     that were on the command line; other model options on the command line must agree with ``base``."""
     was, now = to_dict(base), to_dict(given)
-    names = {OPTION.get(name, name) for name in explicit}
+    names = {OPTION_FIELDS.get(name, name) for name in explicit}
     differ = sorted(k for k in names if k in was and k not in FREE and k not in sizes and was[k] != now[k])
     if differ:
         shown = ", ".join(f"--{k.replace('_', '-')} ({was[k]})" for k in differ)

@@ -35,7 +35,7 @@ from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.kernels.bf16 import BF16_WARNING, cpu_has_bf16_units
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.record import ModelRecord, ResumeRecord, RunState
-from nmt_cli.settings import ModelSettings, TrainSettings, build, to_dict
+from nmt_cli.settings import OPTION_FIELDS, ModelSettings, TrainSettings, build, to_dict
 from nmt_cli.tokenizer import Tokenizer
 from nmt_cli.training.distributed import Dist
 from nmt_cli.training.metrics import MetricsLog
@@ -117,27 +117,15 @@ def open_session(
     device = distributed.local_device(_device(cfg), job)
     if cfg.bf16 and device.type == "cpu" and not cpu_has_bf16_units():
         display.warn(f"--bf16: {BF16_WARNING}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     tok, train_split = data.tokenizer(), data.split("train")
     _check_batches(train_split, cfg, job)
     resumed = _load_resume(run, job, device)
     if resumed is not None and explicit is not None:
         model_cfg, cfg = _run_settings(resumed.model, model_cfg, cfg, explicit)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     init = init_from.load(cfg.init_from, tok) if cfg.init_from and resumed is None else None
-    if cfg.init_from:  # the architecture (and output vocabulary) of the checkpoint started from
-        base = init or (resumed.model if resumed else None)
-        assert base is not None
-        seen = _output_vocabulary(base.model_settings, tok, train_split)
-        out_ids = init_from.output_vocabulary(base, seen) if init else _saved_vocabulary(base)
-        sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
-        model_cfg = init_from.model_settings(base.model_settings, model_cfg, explicit or (), sizes)
-    else:
-        out_ids = _output_vocabulary(model_cfg, tok, train_split)
-        sizes = {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(out_ids)}
-        model_cfg = build(ModelSettings, {**to_dict(model_cfg), **sizes})
+    model_cfg, out_ids = _model_and_outputs(model_cfg, cfg, tok, train_split, init or resumed, explicit)
     if resumed is not None:
         _check_world(resumed, run, job)
         model_cfg = _check_resume(resumed.model, model_cfg, cfg, data, run, force)
@@ -163,8 +151,30 @@ def open_session(
     return session
 
 
-# Command-line names of settings whose field has another name.
-SETTING = {"max_time": "max_seconds", "output_vocab": "restrict_output"}
+def _model_and_outputs(
+    model_cfg: ModelSettings,
+    cfg: TrainSettings,
+    tok: Tokenizer,
+    train: EncodedSplit,
+    saved: ModelRecord | ResumeRecord | None,
+    explicit: Collection[str] | None,
+) -> tuple[ModelSettings, list[int]]:
+    """The model settings with the data's sizes, and the piece ids the output layer scores. With
+    ``--init-from`` both come from the checkpoint started from (``saved``: it, or the run's own last
+    checkpoint on resume), widened by the new data's pieces at the start."""
+
+    def sized(ids: list[int]) -> dict[str, int]:
+        return {"src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size, "out_vocab": len(ids)}
+
+    base = saved.model if isinstance(saved, ResumeRecord) else saved
+    if not cfg.init_from or base is None:
+        out_ids = _output_vocabulary(model_cfg, tok, train)
+        return build(ModelSettings, {**to_dict(model_cfg), **sized(out_ids)}), out_ids
+    if isinstance(saved, ResumeRecord):  # the fine-tuning run's own, as it started
+        out_ids = _saved_vocabulary(base)
+    else:
+        out_ids = init_from.output_vocabulary(base, _output_vocabulary(base.model_settings, tok, train))
+    return init_from.model_settings(base.model_settings, model_cfg, explicit or (), sized(out_ids)), out_ids
 
 
 def _run_settings(
@@ -172,7 +182,7 @@ def _run_settings(
 ) -> tuple[ModelSettings, TrainSettings]:
     """Resuming: the run's saved settings, but those given on the command line (``explicit``), which
     ``_check_resume`` then compares with the saved ones."""
-    names = {SETTING.get(name, name) for name in explicit}
+    names = {OPTION_FIELDS.get(name, name) for name in explicit}
     model = {**to_dict(saved.model_settings), **{k: v for k, v in to_dict(model_cfg).items() if k in names}}
     given = to_dict(cfg)
     train = {**given, **{k: v for k, v in saved.train_settings.items() if k in given and k not in names}}
