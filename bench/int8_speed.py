@@ -82,7 +82,7 @@ def main() -> None:
                 translate.quantize_int8 = quantize or int8.quantize_int8
                 opts = DecodeSettings(beam=beam, quantize="none" if quantize is None else "int8")
                 start = time.perf_counter()
-                hyps = translate.translate_lines(args.model, lines, opts)
+                hyps = translate.translate_lines([args.model], lines, opts)
                 rate = len(lines) / (time.perf_counter() - start)
                 tag = f"{name}_{'greedy' if beam == 1 else 'beam5'}"
                 best[tag] = max(best.get(tag, 0.0), rate)

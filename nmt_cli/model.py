@@ -35,6 +35,20 @@ class Seq2Seq(nn.Module):
         memory, state = self.encode(src, lengths)
         return self.decoder(tgt_in, memory, state)
 
+    def log_probs(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
+        """One search step. y (R,) previous ids -> log-probs (R, n_out) in float32 over the output
+        positions, attention (R, S), new state."""
+        pre, attn, state = self.decoder.step(y, memory, state)
+        return torch.log_softmax(self.generator(pre).float(), dim=-1), attn, state
+
+    def to_ids(self, positions: Tensor) -> Tensor:
+        """Output positions -> piece ids."""
+        return self.generator.to_ids(positions)
+
+    def to_positions(self, ids: Tensor) -> Tensor:
+        """Piece ids -> output positions (pieces outside the output vocabulary: <unk>'s)."""
+        return self.generator.to_positions(ids)
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -10,12 +10,28 @@ search ends. Scores are GNMT length-normalised: log p / ((5 + |y|) / 6) ** alpha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from nmt_cli.model import Seq2Seq
 from nmt_cli.tokenizer import BOS_ID, EOS_ID
+
+
+class Rows(Protocol):
+    """Per-row search state (a model's memory or recurrent state): rows picked by ``select``."""
+
+    def select(self, index: Tensor) -> Any: ...
+
+
+class StepModel(Protocol):
+    """What search needs of a model: a ``Seq2Seq`` or an ``Ensemble`` of them."""
+
+    def encode(self, src: Tensor, lengths: Tensor) -> tuple[Any, Any]: ...
+
+    def log_probs(self, y: Tensor, memory: Any, state: Any) -> tuple[Tensor, Tensor, Any]: ...
+
+    def to_ids(self, positions: Tensor) -> Tensor: ...
 
 
 @dataclass
@@ -40,7 +56,7 @@ def _force_eos(logp: Tensor, at_cap: Tensor) -> Tensor:
 
 @torch.inference_mode()
 def greedy(
-    model: Seq2Seq, src: Tensor, lengths: Tensor, max_lens: Tensor, alpha: float = 0.0
+    model: StepModel, src: Tensor, lengths: Tensor, max_lens: Tensor, alpha: float = 0.0
 ) -> list[Hypothesis]:
     """src (B, S), lengths (B,), max_lens (B,) output caps -> one hypothesis per sentence.
 
@@ -56,10 +72,10 @@ def greedy(
     out_len = torch.zeros(batch, dtype=torch.long)
     total = torch.zeros(batch, dtype=torch.float64)
     for t in range(steps):
-        pre, attn, state = model.decoder.step(y, memory, state)
-        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)
+        logp, attn, state = model.log_probs(y, memory, state)
+        logp = _force_eos(logp, t >= caps)
         best, pos = (x.squeeze(1) for x in logp.topk(1, dim=-1))  # topk as in beam search: same ties
-        y = model.generator.to_ids(pos)
+        y = model.to_ids(pos)
         ids[active, t], attns[active, t] = y, attn
         total[active] += best.double()
         out_len[active] += 1
@@ -80,7 +96,7 @@ def greedy(
 
 @torch.inference_mode()
 def beam_search(
-    model: Seq2Seq,
+    model: StepModel,
     src: Tensor,
     lengths: Tensor,
     max_lens: Tensor,
@@ -107,11 +123,11 @@ def beam_search(
     finished: list[list[tuple[float, int, int]]] = [[] for _ in range(batch)]  # (score, step, row)
     caps = max_lens.repeat_interleave(k)
     for t in range(int(max_lens.max()) + 1):
-        pre, attn, state = model.decoder.step(y, memory, state)
+        logp, attn, state = model.log_probs(y, memory, state)
         trail.attention(attn)
-        logp = _force_eos(torch.log_softmax(model.generator(pre).float(), dim=-1), t >= caps)  # (A*k, V)
+        logp = _force_eos(logp, t >= caps)  # (A*k, V)
         top_scores, origin, positions = _candidates(logp, scores, k)  # (A, 2k) each
-        token = model.generator.to_ids(positions)
+        token = model.to_ids(positions)
         is_eos = token.eq(EOS_ID)
         _set_aside(finished, sent, top_scores, origin, is_eos, k, float(length_penalty(t + 1, alpha)), t)
         going = torch.tensor([len(finished[int(b)]) < k for b in sent])

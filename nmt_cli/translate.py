@@ -30,10 +30,11 @@ import torch
 import nmt_cli.kernels.bf16 as bf16
 from nmt_cli import alignment, display
 from nmt_cli.batching import source_batch
+from nmt_cli.ensemble import Ensemble, check_tokenizers
 from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
 from nmt_cli.record import load_model_record
-from nmt_cli.search import Hypothesis, beam_search, greedy
+from nmt_cli.search import Hypothesis, StepModel, beam_search, greedy
 from nmt_cli.settings import DecodeSettings
 from nmt_cli.textio import (
     STDIN,
@@ -85,16 +86,27 @@ def load_model(model_path: str | Path, opts: DecodeSettings) -> tuple[Seq2Seq, T
     model.eval()
     if opts.quantize == "int8":
         model = quantize_int8(model)
+    return model, Tokenizer(rec.spm_src, rec.spm_tgt)
+
+
+def load_models(paths: Sequence[str | Path], opts: DecodeSettings) -> tuple[StepModel, Tokenizer]:
+    """One checkpoint -> its model; several -> their :class:`Ensemble` (refused unless they share
+    their tokenizers). Returns the model to search with and the (first model's) tokenizer."""
     if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
         display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
-    return model, Tokenizer(rec.spm_src, rec.spm_tgt)
+    loaded = [load_model(path, opts) for path in paths]
+    if len(loaded) == 1:
+        return loaded[0]
+    tokenizers = [(tok.src_proto, tok.tgt_proto) for _, tok in loaded]
+    check_tokenizers([str(p) for p in paths], tokenizers)
+    return Ensemble([model for model, _ in loaded]), loaded[0][1]
 
 
 class Translator:
     """Lines -> translations with one model: tokenize, crop or split long sources, search in batches."""
 
     def __init__(
-        self, model: Seq2Seq, tok: Tokenizer, opts: DecodeSettings, device: torch.device | None = None
+        self, model: StepModel, tok: Tokenizer, opts: DecodeSettings, device: torch.device | None = None
     ) -> None:
         self.model, self.tok, self.opts = model, tok, opts
         self.device = device or torch.device("cpu")
@@ -258,8 +270,9 @@ def _setup(opts: DecodeSettings) -> None:
         torch.set_num_threads(opts.threads)
 
 
-def translate_stream(model_path: str, input_file: str, output: str, opts: DecodeSettings) -> int:
-    """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout); returns lines written.
+def translate_stream(model_paths: Sequence[str], input_file: str, output: str, opts: DecodeSettings) -> int:
+    """Translate ``input_file`` (``-`` = stdin) to ``output`` (``-`` = stdout) with one model or the
+    ensemble of several; returns lines written.
 
     The input may be any readable path but a directory (a FIFO, ``/dev/fd/N`` included). An output file
     is all or nothing (see :func:`textio.open_output`); stdout gets each chunk as soon as it is done.
@@ -267,7 +280,7 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Decode
     _setup(opts)
     fd = sys.stdin.fileno() if input_file == "-" else open_input_fd(input_file)
     try:
-        model, tok = load_model(model_path, opts)
+        model, tok = load_models(model_paths, opts)
         translator = Translator(model, tok, opts)
         written = 0
         with open_output(output) as out:
@@ -285,10 +298,10 @@ def translate_stream(model_path: str, input_file: str, output: str, opts: Decode
     return written
 
 
-def translate_lines(model_path: str, lines: Sequence[str], opts: DecodeSettings) -> list[str]:
+def translate_lines(model_paths: Sequence[str], lines: Sequence[str], opts: DecodeSettings) -> list[str]:
     """Translate lines already read (``evaluate -m``) and return one hypothesis per line."""
     _setup(opts)
-    model, tok = load_model(model_path, opts)
+    model, tok = load_models(model_paths, opts)
     translator = Translator(model, tok, opts)
     out: list[str] = []
     chunk = opts.sentences_per_batch * 4

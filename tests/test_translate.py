@@ -58,7 +58,7 @@ def test_hostile_input_keeps_the_line_count(name: str, run_dir: Path, tmp_path: 
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_bytes(data)
     start = time.monotonic()
-    written = translate_stream(str(run_dir), str(src), str(out), DecodeSettings(max_len=60, threads=1))
+    written = translate_stream([str(run_dir)], str(src), str(out), DecodeSettings(max_len=60, threads=1))
     assert time.monotonic() - start < 60
     text = out.read_bytes()
     assert written == expected_lines(data)

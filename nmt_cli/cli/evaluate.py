@@ -125,12 +125,13 @@ PerSentence = Annotated[
     ),
 ]
 Model = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--model",
         "-m",
         metavar="RUN|FILE",
-        help="Run directory or checkpoint file: translate --src with it, then score.",
+        help="Run directory or checkpoint file: translate --src with it, then score "
+        "(repeat for an ensemble).",
         rich_help_panel=TRANSLATE,
     ),
 ]
@@ -260,7 +261,7 @@ def _translated(
     src = str(given["src"])
     lines = read_all_lines(src, strict=decode.strict_utf8, warn=display.warn)
     check_lengths(src, len(lines), ref_names, refs)
-    hyps = translate_lines(str(given["model"]), lines, decode)
+    hyps = translate_lines(_paths(given["model"]), lines, decode)
     if given["save_hyps"]:
         write_lines(str(given["save_hyps"]), hyps)
     return src, segments(hyps)

@@ -19,9 +19,14 @@ Input = Annotated[
     ),
 ]
 Model = Annotated[
-    str,
+    list[str],
     typer.Option(
-        "--model", "-m", metavar="RUN|FILE", help="Run directory or checkpoint file.", rich_help_panel=IO
+        "--model",
+        "-m",
+        metavar="RUN|FILE",
+        help="Run directory or checkpoint file; repeat for an ensemble (the models' log-probabilities "
+        "averaged at each step; they must share their tokenizers).",
+        rich_help_panel=IO,
     ),
 ]
 Which = Annotated[
@@ -136,6 +141,7 @@ Quant = Annotated[
 EXAMPLES = """
 echo "the cat sleeps" | nmt translate -m run
 nmt translate -m run --beam 5 test.en -o test.hyp
+nmt translate -m run1 -m run2 --beam 5 test.en > test.hyp     # an ensemble
 nmt translate -m run --align --align-level word < test.en > test.aligned
 head -n 3 test.en | nmt translate -m run --show-attention
 """
@@ -175,7 +181,7 @@ def translate(
         from nmt_cli.settings import DecodeSettings, build
         from nmt_cli.translate import translate_stream
 
-        translate_stream(model, input_file, output, build(DecodeSettings, given))
+        translate_stream(list(model), input_file, output, build(DecodeSettings, given))
 
     run(go)
     exit_now()

@@ -195,7 +195,7 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_nothing(
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(DataError, match="no space left on device") as caught:
-        translate_stream(str(run_dir), str(src), str(out), DecodeSettings(threads=1))
+        translate_stream([str(run_dir)], str(src), str(out), DecodeSettings(threads=1))
     assert str(caught.value).startswith(f"{out}: ")
     assert out.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hyp.txt", "in.txt"]
@@ -241,7 +241,7 @@ def test_concurrent_runs_to_one_output_do_not_collide(
 
     def run_a() -> None:
         try:
-            outcome["a"] = translate_stream(str(run_dir), str(slow_in), str(out), opts)
+            outcome["a"] = translate_stream([str(run_dir)], str(slow_in), str(out), opts)
         except BaseException as err:  # reported by the main thread
             outcome["a"] = err
             a_reading.set()
@@ -253,7 +253,7 @@ def test_concurrent_runs_to_one_output_do_not_collide(
         os.write(feed, b"\xff invalid\n")
         assert a_reading.wait(timeout=120), "run A never read its first line"
         assert "a" not in outcome, outcome
-        assert translate_stream(str(run_dir), str(quick_in), str(out), opts) == 3  # run B
+        assert translate_stream([str(run_dir)], str(quick_in), str(out), opts) == 3  # run B
         assert out.read_text().count("\n") == 3
         os.write(feed, b"the dog\n")
     finally:
