@@ -33,6 +33,8 @@ class StepModel(Protocol):
 
     def to_ids(self, positions: Tensor) -> Tensor: ...
 
+    def to_positions(self, ids: Tensor) -> Tensor: ...
+
 
 @dataclass
 class Hypothesis:

@@ -21,9 +21,9 @@ LAYERS = [
      "nmt_cli.textio", "nmt_cli.display", "nmt_cli.locks"],
     ["nmt_cli.tokenizer", "nmt_cli.data.", "nmt_cli.batching", "nmt_cli.alignment"],
     ["nmt_cli.kernels.", "nmt_cli.attention", "nmt_cli.encoder", "nmt_cli.decoder", "nmt_cli.model",
-     "nmt_cli.search"],
+     "nmt_cli.search", "nmt_cli.ensemble"],
     ["nmt_cli.checkpoint", "nmt_cli.runfiles", "nmt_cli.record", "nmt_cli.scoring"],
-    ["nmt_cli.translate", "nmt_cli.evaluate", "nmt_cli.runinfo"],
+    ["nmt_cli.translate", "nmt_cli.evaluate", "nmt_cli.runinfo", "nmt_cli.forced"],
     ["nmt_cli.training."],
     ["nmt_cli.cli.", "nmt_cli.__main__"],
 ]  # fmt: skip

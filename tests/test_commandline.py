@@ -42,6 +42,10 @@ MEANINGS = {
     "--test-size": "Test pairs",
     "--help": "Show this message",
     "--config": "YAML file",
+    "--max-src-len": "Longest source, in pieces",
+    "--quantize": "int8 weights",
+    "--checkpoint": "Which checkpoint",
+    "--strict-utf8": "Stop on invalid UTF-8",
 }
 # "-o" is where the output goes: --out for a directory, --output for a file.
 SHORT_FAMILIES = {"-o": {"--out", "--output"}}

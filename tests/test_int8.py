@@ -17,13 +17,13 @@ import torch
 from torch import nn
 
 from nmt_cli.kernels import bf16
-from nmt_cli.kernels.int8 import Int8Linear, onednn_available, quantize_int8
+from nmt_cli.kernels.int8 import Int8Linear, cpu_has_vnni, onednn_available, onednn_exact, quantize_int8
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.search import Hypothesis, beam_search, greedy
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
 
-BACKENDS = ["onednn", "int_mm"] if onednn_available() else ["int_mm"]
+BACKENDS = ["onednn", "int_mm"] if onednn_exact() else ["int_mm"]  # (oneDNN saturates without VNNI)
 VARIANTS = [
     dict(cell="gru", attention="bahdanau"),
     dict(cell="lstm", attention="bahdanau", layers=2),
@@ -38,6 +38,18 @@ def test_the_int8_apis_are_there() -> None:
     assert hasattr(torch, "_int_mm"), "torch._int_mm is gone: move kernels/int8.py to its replacement"
     if platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available():
         assert onednn_available(), "oneDNN's qlinear_pointwise/qlinear_prepack are gone from this x86 build"
+
+
+def test_onednn_is_used_only_where_its_int8_products_are_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    avx2, vnni = tmp_path / "avx2", tmp_path / "vnni"
+    avx2.write_text("flags\t\t: fpu sse4_1 avx avx2 fma\n")
+    vnni.write_text("flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert not cpu_has_vnni(avx2) and cpu_has_vnni(vnni)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_vnni(vnni)
 
 
 def reference(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ BASE = {
     "train": ["data", "--out", "run"],
     "translate": ["-m", "run"],
     "evaluate": ["-r", "ref", "hyp"],
+    "score": ["-m", "run", "src", "tgt"],
 }
 
 

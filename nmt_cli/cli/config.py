@@ -37,12 +37,13 @@ def load(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> 
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{value}: a mapping of option names to values is needed")
     names = {p.name for p in ctx.command.params if p.name not in NOT_SETTINGS}
+    repeatable = {p.name for p in ctx.command.params if getattr(p, "multiple", False)}
     found: dict[str, Any] = {}
     for key, item in data.items():
         name = str(key).removeprefix("--").replace("-", "_")
         if name not in names:
             raise typer.BadParameter(f"{value}: {key!r} is not an option of nmt {ctx.command.name}")
-        found[name] = list(item) if isinstance(item, list) else item
+        found[name] = list(item) if isinstance(item, list) else [item] if name in repeatable else item
     ctx.default_map = {**(ctx.default_map or {}), **found}
     return value
 

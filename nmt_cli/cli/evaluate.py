@@ -231,7 +231,7 @@ def _evaluate(given: dict[str, object]) -> None:
         systems=tuple(_paths(given["systems"])),
         score=score,
     )
-    model, src, save_hyps = given["model"], given["src"], given["save_hyps"]
+    model, src, save_hyps = given["model"] or None, given["src"], given["save_hyps"]
     if model is None and src is None and save_hyps is None:
         run_evaluate(settings)
         return

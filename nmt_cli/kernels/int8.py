@@ -21,7 +21,9 @@ both to the same int8 arithmetic written out in float, and fails when PyTorch dr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -32,6 +34,31 @@ from nmt_cli.kernels.bf16 import pad_rows
 KEEP_FLOAT = ("decoder.attention.v",)
 
 M = TypeVar("M", bound=nn.Module)
+
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+NO_VNNI_ISAS = ("SSE41", "AVX", "AVX2", "AVX512_CORE")  # ONEDNN_MAX_CPU_ISA values below VNNI
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether oneDNN's int8 products are exact here: a CPU with VNNI (or AMX) that oneDNN may use.
+
+    Without VNNI (AVX2-only CPUs, or ONEDNN_MAX_CPU_ISA below it) oneDNN multiplies u8 by s8 with
+    vpmaddubsw, whose int16 pair sums saturate: results off by several units were measured on an
+    AVX2-only AMD EPYC. There ``torch._int_mm`` (exact int32 sums) is used instead.
+    """
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in NO_VNNI_ISAS:
+        return False
+    try:
+        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(flag in flags for flag in VNNI_FLAGS)
+
+
+def onednn_exact() -> bool:
+    """oneDNN's int8 linear is there and exact on this CPU: the default backend then."""
+    return onednn_available() and cpu_has_vnni()
 
 
 def onednn_available() -> bool:
@@ -56,7 +83,7 @@ class Int8Linear(nn.Module):
         weight = layer.weight.detach().float()
         scale = (weight.abs().amax(1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
         qweight = torch.round(weight / scale[:, None]).to(torch.int8)  # (out, in), |q| <= 127
-        self.backend = backend or ("onednn" if onednn_available() else "int_mm")
+        self.backend = backend or ("onednn" if onednn_exact() else "int_mm")
         self.in_features, self.out_features = layer.in_features, layer.out_features
         self.register_buffer("qweight", qweight)  # kept for inspection and for the int_mm backend
         self.register_buffer("scale", scale)
