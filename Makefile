@@ -36,8 +36,12 @@ lint: $(STAMP)
 slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# The fast suite against the lowest versions pyproject.toml admits (constraints/floor.txt).
+# The fast suite against the lowest versions pyproject.toml admits (constraints/floor.txt), less the
+# tests that exercise only torch (the same torch in both environments): kill-and-resume, kernels,
+# distributed training, recipes. Keeps CI within budget on slower CPUs (2-core AVX2-only EPYC).
 FLOOR := .venv-floor
+FLOOR_SKIP ?= --ignore=tests/faults --ignore=tests/test_recipes.py --ignore=tests/test_checkpoint.py \
+  --ignore=tests/test_kernels.py --ignore=tests/test_int8.py --ignore=tests/test_distributed.py
 $(FLOOR)/.installed: pyproject.toml constraints/floor.txt
 	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
 	$(FLOOR)/bin/python -m pip install -q --upgrade pip
@@ -46,7 +50,7 @@ $(FLOOR)/.installed: pyproject.toml constraints/floor.txt
 	touch $@
 
 test-floor: $(FLOOR)/.installed
-	$(FLOOR)/bin/python -m pytest -q -p no:cacheprovider
+	$(FLOOR)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_SKIP)
 
 clean:
 	rm -rf $(VENV) $(FLOOR) recipes/demo/work
