@@ -8,7 +8,7 @@ import typer
 
 from nmt_cli.cli.common import exit_now, options, run
 from nmt_cli.cli.config import Config
-from nmt_cli.cli.translate import SPEED, MaxSrcLen, Quant, Strict, Threads, Which
+from nmt_cli.cli.translate import SPEED, MaxSrcLen, Output, Quant, Strict, Threads, Which
 from nmt_cli.errors import UsageError
 
 IO, NBEST, FORMAT = "Input and output", "Rescoring an n-best list", "Output formats"
@@ -30,10 +30,6 @@ Models = Annotated[
         help="Run directory or checkpoint file; repeat to score with an ensemble.",
         rich_help_panel=IO,
     ),
-]
-Output = Annotated[
-    str,
-    typer.Option("--output", "-o", metavar="FILE|-", help="Output file ('-' = stdout).", rich_help_panel=IO),
 ]
 Nbest = Annotated[
     str | None,

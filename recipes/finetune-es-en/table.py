@@ -33,7 +33,8 @@ def main(work: Path) -> None:
     print("| model | updates | NEW test BLEU / chrF | BASE dev BLEU / chrF |")
     print("|---|---:|---:|---:|")
     for model, label in ROWS:
-        print(f"| {label} | {updates(work, model)} | {cell(work, model, 'on-new')} | {cell(work, model, 'on-base')} |")
+        scores = " | ".join(cell(work, model, test) for test in ("on-new", "on-base"))
+        print(f"| {label} | {updates(work, model)} | {scores} |")
 
 
 if __name__ == "__main__":
