@@ -46,10 +46,10 @@ class Encoder(nn.Module):
         out, final = self.rnn(packed)
         states, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         h, c = final if isinstance(final, tuple) else (final, None)
-        return states, _merge_directions(h), None if c is None else _merge_directions(c)
+        return states, merge_directions(h), None if c is None else merge_directions(c)
 
 
-def _merge_directions(h: Tensor) -> Tensor:
+def merge_directions(h: Tensor) -> Tensor:
     """(2L, B, H) ordered (layer, direction) -> (L, B, 2H)."""
     layers2, batch, hidden = h.shape
     return h.view(layers2 // 2, 2, batch, hidden).transpose(1, 2).reshape(layers2 // 2, batch, 2 * hidden)

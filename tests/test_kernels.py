@@ -16,7 +16,7 @@ from conftest import train_tiny
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt_cli.encoder import _merge_directions
+from nmt_cli.encoder import merge_directions
 from nmt_cli.kernels import additive, bf16, gru
 
 # ------------------------------------------------------------------------------------------ additive
@@ -67,7 +67,7 @@ def _packed_reference(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor):
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, h = rnn(packed)
     states, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-    return states, _merge_directions(h)
+    return states, merge_directions(h)
 
 
 def test_reverse_index_reverses_each_row_within_its_length() -> None:

@@ -27,6 +27,7 @@ BASE = {
     "translate": ["-m", "run"],
     "evaluate": ["-r", "ref", "hyp"],
     "score": ["-m", "run", "src", "tgt"],
+    "export": ["run", "-o", "m.pyz"],
 }
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from nmt_cli.cli import demo as demo_corpus
-from nmt_cli.cli import evaluate, helptext, prepare, runs, score, train, translate
+from nmt_cli.cli import evaluate, export, helptext, prepare, runs, score, train, translate
 from nmt_cli.cli.common import as_program, version_line
 
 app = typer.Typer(
@@ -64,6 +64,7 @@ _command(train.train, train.EXAMPLES)
 _command(translate.translate, translate.EXAMPLES)
 _command(evaluate.evaluate, evaluate.EXAMPLES)
 _command(score.score, score.EXAMPLES)
+_command(export.export, export.EXAMPLES)
 _command(runs.average, runs.AVERAGE_EXAMPLES)
 _command(runs.info, runs.INFO_EXAMPLES)
 _command(demo_corpus.demo_corpus, demo_corpus.EXAMPLES, "demo-corpus")
