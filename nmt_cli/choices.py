@@ -22,7 +22,7 @@ Device = Literal["auto", "cpu", "cuda"]
 SpmModel = Literal["unigram", "bpe"]
 LongInput = Literal["crop", "split"]
 AlignLevel = Literal["word", "piece"]
-Quantize = Literal["none", "int8", "bf16"]
+Quantize = Literal["none", "int8", "bf16", "fp16"]
 WhichCheckpoint = Literal["best", "last"]
 # sacreBLEU's BLEU tokenizers (sacrebleu.metrics.BLEU.TOKENIZERS; a test keeps the two equal).
 Tokenize = Literal[

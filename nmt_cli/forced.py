@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from nmt_cli import display
+from nmt_cli import devices, display
 from nmt_cli.batching import pad, source_batch
 from nmt_cli.errors import DataError
 from nmt_cli.search import StepModel
@@ -109,8 +109,11 @@ def pairs_from_nbest(nbest: str, src: str, opts: DecodeSettings) -> Iterator[Pai
 class ForcedScorer:
     """Pairs -> scores with one model or an ensemble: batched by source length, stepwise."""
 
-    def __init__(self, model: StepModel, tok: Tokenizer, opts: DecodeSettings) -> None:
+    def __init__(
+        self, model: StepModel, tok: Tokenizer, opts: DecodeSettings, device: torch.device | None = None
+    ) -> None:
         self.model, self.tok, self.opts = model, tok, opts
+        self.device = device or torch.device("cpu")
 
     def score(self, pairs: Sequence[Pair]) -> list[Score]:
         todo = [k for k, p in enumerate(pairs) if not is_blank(p.src)]
@@ -137,16 +140,16 @@ class ForcedScorer:
         """Source and target id lists -> total log-probabilities of the targets' pieces and (``eos``)
         their EOS, teacher forced."""
         src, lengths = source_batch(srcs)
-        gold = pad(tgts, suffix=EOS_ID if eos else PAD_ID)  # (B, T)
-        inputs = pad(tgts, prefix=BOS_ID)  # (B, T)
+        gold = pad(tgts, suffix=EOS_ID if eos else PAD_ID).to(self.device)  # (B, T)
+        inputs = pad(tgts, prefix=BOS_ID).to(self.device)  # (B, T)
         real = gold.ne(PAD_ID)
-        memory, state = self.model.encode(src, lengths)
-        totals = torch.zeros(len(srcs), dtype=torch.float64)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.quantize == "bf16"):
+        totals = torch.zeros(len(srcs), dtype=torch.float64, device=self.device)
+        with devices.autocast(self.device, self.opts.quantize):
+            memory, state = self.model.encode(src.to(self.device), lengths)
             for t in range(gold.size(1)):
                 logp, _, state = self.model.log_probs(inputs[:, t], memory, state)  # (B, n_out)
                 picked = logp.gather(1, self.model.to_positions(gold[:, t]).unsqueeze(1)).squeeze(1)
-                totals += torch.where(real[:, t], picked.double(), torch.zeros((), dtype=torch.float64))
+                totals += torch.where(real[:, t], picked.double(), 0.0)
         return totals.tolist()
 
 
@@ -220,8 +223,8 @@ def score_stream(
     Returns the lines written."""
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    model, tok = load_models(model_paths, opts)
-    scorer = ForcedScorer(model, tok, opts)
+    model, tok, device = load_models(model_paths, opts)
+    scorer = ForcedScorer(model, tok, opts, device)
 
     def scored() -> Iterator[tuple[Pair, Score]]:
         for chunk in _chunks(pairs):

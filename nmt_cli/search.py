@@ -65,14 +65,15 @@ def greedy(
     Sentences leave the batch as soon as they end, so the remaining steps run on fewer rows.
     """
     memory, state = model.encode(src, lengths)
+    dev = src.device  # everything below lives there; the hypotheses come back to the CPU
     batch, steps = src.size(0), int(max_lens.max()) + 1
-    active = torch.arange(batch)  # original index of each row still decoding
-    y = torch.full((batch,), BOS_ID, dtype=torch.long)
-    caps = max_lens.clone()
-    ids = torch.full((batch, steps), EOS_ID, dtype=torch.long)
-    attns = torch.zeros(batch, steps, src.size(1))
-    out_len = torch.zeros(batch, dtype=torch.long)
-    total = torch.zeros(batch, dtype=torch.float64)
+    active = torch.arange(batch, device=dev)  # original index of each row still decoding
+    y = torch.full((batch,), BOS_ID, dtype=torch.long, device=dev)
+    caps = max_lens.to(dev)
+    ids = torch.full((batch, steps), EOS_ID, dtype=torch.long, device=dev)
+    attns = torch.zeros(batch, steps, src.size(1), device=dev)
+    out_len = torch.zeros(batch, dtype=torch.long, device=dev)
+    total = torch.zeros(batch, dtype=torch.float64, device=dev)
     for t in range(steps):
         logp, attn, state = model.log_probs(y, memory, state)
         logp = _force_eos(logp, t >= caps)
@@ -88,6 +89,7 @@ def greedy(
             keep = going.nonzero().squeeze(1)
             active, y, caps = active[keep], y[keep], caps[keep]
             memory, state = memory.select(keep), state.select(keep)
+    ids, attns, out_len, total = ids.cpu(), attns.cpu(), out_len.cpu(), total.cpu()
     out = []
     for b in range(batch):
         n = int(out_len[b])
@@ -114,16 +116,17 @@ def beam_search(
     """
     batch, k = src.size(0), beam
     memory, state = model.encode(src, lengths)
-    state = state.select(torch.arange(batch).repeat_interleave(k))  # (B*k rows)
-    sent = torch.arange(batch)  # original index of each sentence still searching
+    dev = src.device  # everything below lives there; the hypotheses come back to the CPU
+    state = state.select(torch.arange(batch, device=dev).repeat_interleave(k))  # (B*k rows)
+    sent = torch.arange(batch, device=dev)  # original index of each sentence still searching
     # float64 sums: adding a float32 log-prob to them is exact, so candidates of one beam keep the
     # order of their log-probs and beam 1 chooses exactly what greedy chooses.
-    scores = torch.full((batch, k), float("-inf"), dtype=torch.float64)
+    scores = torch.full((batch, k), float("-inf"), dtype=torch.float64, device=dev)
     scores[:, 0] = 0.0  # only one live beam at the start
-    y = torch.full((batch * k,), BOS_ID, dtype=torch.long)
+    y = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=dev)
     trail = _Trail()
     finished: list[list[tuple[float, int, int]]] = [[] for _ in range(batch)]  # (score, step, row)
-    caps = max_lens.repeat_interleave(k)
+    caps = max_lens.to(dev).repeat_interleave(k)
     for t in range(int(max_lens.max()) + 1):
         logp, attn, state = model.log_probs(y, memory, state)
         trail.attention(attn)
@@ -132,7 +135,7 @@ def beam_search(
         token = model.to_ids(positions)
         is_eos = token.eq(EOS_ID)
         _set_aside(finished, sent, top_scores, origin, is_eos, k, float(length_penalty(t + 1, alpha)), t)
-        going = torch.tensor([len(finished[int(b)]) < k for b in sent])
+        going = torch.tensor([len(finished[b]) < k for b in sent.tolist()], device=dev)
         if not bool(going.any()):
             break
         scores, alive_pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1)  # (A, k)
@@ -160,7 +163,8 @@ def _candidates(logp: Tensor, scores: Tensor, k: int) -> tuple[Tensor, Tensor, T
     row_lp, row_tok = logp.topk(width, dim=1)  # (A*k, 2k): no beam needs more of its row
     cand = (scores.view(-1, 1) + row_lp.double()).view(n_sent, k * width)
     top_scores, top_idx = cand.topk(min(2 * k, k * width), dim=1)  # (A, 2k)
-    origin = top_idx // width + (torch.arange(n_sent) * k).unsqueeze(1)  # rows of the beams extended
+    rows = torch.arange(n_sent, device=logp.device) * k
+    origin = top_idx // width + rows.unsqueeze(1)  # rows of the beams extended
     return top_scores, origin, row_tok.view(n_sent, k * width).gather(1, top_idx)
 
 
@@ -175,11 +179,14 @@ def _set_aside(
     t: int,
 ) -> None:
     """Candidates (A, 2k) among each sentence's k best that end with EOS -> finished (score, t, row)."""
-    ends = is_eos & (torch.arange(top_scores.size(1)) < k).unsqueeze(0) & torch.isfinite(top_scores)
+    in_top = torch.arange(top_scores.size(1), device=top_scores.device) < k
+    ends = is_eos & in_top.unsqueeze(0) & torch.isfinite(top_scores)
     if bool(ends.any()):
-        for a, j in ends.nonzero().tolist():
-            norm = float(top_scores[a, j]) / penalty
-            finished[int(sent[a])].append((norm, t, int(origin[a, j])))
+        where = ends.nonzero()
+        a, j = where[:, 0], where[:, 1]
+        found = zip(sent[a].tolist(), (top_scores[a, j] / penalty).tolist(), origin[a, j].tolist())
+        for b, norm, row in found:
+            finished[b].append((norm, t, row))
 
 
 class _Trail:
@@ -216,5 +223,5 @@ def _best(found: list[tuple[float, int, int]], trail: _Trail, src_len: int, nbes
     out = []
     for score, t, row in sorted(found, key=lambda f: -f[0])[:nbest]:
         ids, attn = trail.read(t, row)
-        out.append(Hypothesis(ids, score, attn[:, :src_len]))
+        out.append(Hypothesis(ids, score, attn[:, :src_len].cpu()))
     return out

@@ -272,7 +272,6 @@ class TrainSettings:
 
 # Measured on 2 cores (bible dev, benchmark model): beam 5 peaks at 24-32 sentences a batch, greedy at
 # 128-160; both are about 160 rows (sentences x beam) in the decoder's matrix products.
-ROWS_PER_BATCH = 160
 
 
 @dataclass(frozen=True)
@@ -282,7 +281,7 @@ class DecodeSettings:
     beam: int = 1
     alpha: float = 0.6
     nbest: int = 1
-    batch_size: int = 0  # sentences per batch; 0 = about ROWS_PER_BATCH hypotheses (ROWS_PER_BATCH / beam)
+    batch_size: int = 0  # sentences per batch; 0 = chosen for the device (devices.sentences_per_batch)
     max_src_len: int = 250
     long_input: LongInput = "crop"
     max_len_ratio: float = 2.0
@@ -297,6 +296,7 @@ class DecodeSettings:
     threads: int = 0
     quantize: Quantize = "none"
     checkpoint: WhichCheckpoint = "best"
+    device: Device = "auto"
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -307,10 +307,6 @@ class DecodeSettings:
         if self.max_src_len < 1 or self.max_len < 1 or not self.max_len_ratio > 0:
             raise UsageError("--max-src-len, --max-len and --max-len-ratio must be positive")
         check_minimums(self, {"threads": 0})
-
-    @property
-    def sentences_per_batch(self) -> int:
-        return self.batch_size or max(1, ROWS_PER_BATCH // self.beam)
 
 
 # ---------------------------------------------------------------------------------------------- evaluate

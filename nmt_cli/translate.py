@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 import nmt_cli.kernels.bf16 as bf16
-from nmt_cli import alignment, display
+from nmt_cli import alignment, devices, display
 from nmt_cli.batching import source_batch
 from nmt_cli.ensemble import Ensemble, check_tokenizers
 from nmt_cli.kernels.int8 import quantize_int8
@@ -78,28 +78,40 @@ class Result:
         return self.texts[0] if self.texts else ""
 
 
-def load_model(model_path: str | Path, opts: DecodeSettings) -> tuple[Seq2Seq, Tokenizer]:
-    """Checkpoint -> model in eval mode (optionally int8-quantized) and its tokenizer."""
+def load_model(
+    model_path: str | Path, opts: DecodeSettings, device: torch.device | None = None
+) -> tuple[Seq2Seq, Tokenizer]:
+    """Checkpoint -> model in eval mode (optionally int8-quantized) on ``device`` (the CPU by
+    default) and its tokenizer."""
     rec = load_model_record(model_path, opts.checkpoint, warn=display.warn)
     model = Seq2Seq(rec.model_settings)  # (not on the meta device: that imports torch._dynamo, +0.8 s)
     model.load_state_dict(rec.weights)
     model.eval()
     if opts.quantize == "int8":
         model = quantize_int8(model)
+    if device is not None and device.type != "cpu":
+        model.to(device)
     return model, Tokenizer(rec.spm_src, rec.spm_tgt)
 
 
-def load_models(paths: Sequence[str | Path], opts: DecodeSettings) -> tuple[StepModel, Tokenizer]:
+def load_models(
+    paths: Sequence[str | Path], opts: DecodeSettings
+) -> tuple[StepModel, Tokenizer, torch.device]:
     """One checkpoint -> its model; several -> their :class:`Ensemble` (refused unless they share
-    their tokenizers). Returns the model to search with and the (first model's) tokenizer."""
-    if opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
+    their tokenizers). Returns the model to search with, the (first model's) tokenizer and the device
+    (--device) the models are on."""
+    device = devices.resolve(opts.device)
+    devices.check_precision(device, opts.quantize)
+    if device.type == "cpu" and opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
         display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
-    loaded = [load_model(path, opts) for path in paths]
+    loaded = [load_model(path, opts, device) for path in paths]
+    if device.type != "cpu":
+        display.info(f"decoding on {devices.describe(device, opts.quantize)}")
     if len(loaded) == 1:
-        return loaded[0]
+        return loaded[0][0], loaded[0][1], device
     tokenizers = [(tok.src_proto, tok.tgt_proto) for _, tok in loaded]
     check_tokenizers([str(p) for p in paths], tokenizers)
-    return Ensemble([model for model, _ in loaded]), loaded[0][1]
+    return Ensemble([model for model, _ in loaded]), loaded[0][1], device
 
 
 class Translator:
@@ -110,6 +122,7 @@ class Translator:
     ) -> None:
         self.model, self.tok, self.opts = model, tok, opts
         self.device = device or torch.device("cpu")
+        self.batch = devices.sentences_per_batch(opts, self.device)
 
     def _segments(self, lineno: int, ids: list[int], cut: bool) -> list[list[int]]:
         """A source's pieces, cropped or split when longer than --max-src-len (``cut``: its text was cut
@@ -134,7 +147,7 @@ class Translator:
         src, lengths = source_batch(seqs)
         caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
         src = src.to(self.device)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.quantize == "bf16"):
+        with devices.autocast(self.device, self.opts.quantize):
             if self.opts.beam == 1:
                 return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
             return beam_search(
@@ -161,8 +174,8 @@ class Translator:
             segments += [(k, part, seg) for part, seg in enumerate(parts)]
         segments.sort(key=lambda s: len(s[2]))
         found: dict[tuple[int, int], list[Hypothesis]] = {}
-        for start in range(0, len(segments), self.opts.sentences_per_batch):
-            group = segments[start : start + self.opts.sentences_per_batch]
+        for start in range(0, len(segments), self.batch):
+            group = segments[start : start + self.batch]
             for (k, part, _), nbest in zip(group, self._search([g[2] for g in group])):
                 found[(k, part)] = nbest
         n_parts = Counter(k for k, _, _ in segments)
@@ -243,13 +256,15 @@ def show_attention(res: Result, words: bool) -> None:
     display.heatmap(src, tgt, attn.tolist(), title=f"line {res.lineno}: {res.src[:70]}")
 
 
-def _decoded_chunks(fd: int, where: str, opts: DecodeSettings) -> Iterator[tuple[int, list[str], set[int]]]:
+def _decoded_chunks(
+    fd: int, where: str, opts: DecodeSettings, chunk: int
+) -> Iterator[tuple[int, list[str], set[int]]]:
     """(first line number, decoded lines, numbers of the lines cut while read) per chunk; invalid UTF-8
     warned about or refused. A line is never kept past what :func:`max_source_chars` can use."""
     cut: set[int] = set()
     reader = ChunkReader(
         fd,
-        opts.sentences_per_batch * 4,
+        chunk,
         max_line_bytes=UTF8_MAX * max_source_chars(opts),
         on_cut=cut.add,
         where=where,
@@ -280,12 +295,13 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
     _setup(opts)
     fd = sys.stdin.fileno() if input_file == "-" else open_input_fd(input_file)
     try:
-        model, tok = load_models(model_paths, opts)
-        translator = Translator(model, tok, opts)
+        model, tok, device = load_models(model_paths, opts)
+        translator = Translator(model, tok, opts, device)
         written = 0
         with open_output(output) as out:
             writer = Writer(out, opts)
-            for first, lines, cut in _decoded_chunks(fd, STDIN if input_file == "-" else input_file, opts):
+            where = STDIN if input_file == "-" else input_file
+            for first, lines, cut in _decoded_chunks(fd, where, opts, translator.batch * 4):
                 for res in translator.translate(lines, first, cut):
                     writer.write(res)
                     if opts.show_attention:
@@ -301,10 +317,10 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
 def translate_lines(model_paths: Sequence[str], lines: Sequence[str], opts: DecodeSettings) -> list[str]:
     """Translate lines already read (``evaluate -m``) and return one hypothesis per line."""
     _setup(opts)
-    model, tok = load_models(model_paths, opts)
-    translator = Translator(model, tok, opts)
+    model, tok, device = load_models(model_paths, opts)
+    translator = Translator(model, tok, opts, device)
     out: list[str] = []
-    chunk = opts.sentences_per_batch * 4
+    chunk = translator.batch * 4
     for start in range(0, len(lines), chunk):
         out += [r.text for r in translator.translate(lines[start : start + chunk], start + 1)]
     return out

@@ -46,6 +46,7 @@ MEANINGS = {
     "--quantize": "int8 weights",
     "--checkpoint": "Which checkpoint",
     "--strict-utf8": "Stop on invalid UTF-8",
+    "--device": "Where to",
 }
 # "-o" is where the output goes: --out for a directory, --output for a file.
 SHORT_FAMILIES = {"-o": {"--out", "--output"}}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nmt_cli.choices import Tokenize, parse_metrics
+from nmt_cli.choices import Device, Quantize, Tokenize, WhichCheckpoint, parse_metrics
 from nmt_cli.cli.common import options, parsed, run
 from nmt_cli.cli.config import Config
 from nmt_cli.errors import UsageError
@@ -161,7 +161,7 @@ BatchSize = Annotated[
     int,
     typer.Option(
         "--batch-size",
-        help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time).",
+        help="Sentences per batch (0 = for the device: 160 / beam on a CPU, 2048 / beam on a GPU).",
         rich_help_panel=TRANSLATE,
     ),
 ]
@@ -171,6 +171,27 @@ MaxLenRatio = Annotated[
 ]
 Threads = Annotated[
     int, typer.Option("--threads", help="CPU threads (0 = torch's default).", rich_help_panel=TRANSLATE)
+]
+DeviceOpt = Annotated[
+    Device,
+    typer.Option(
+        "--device",
+        help="Where to decode with -m: auto (a CUDA GPU when one is visible, else the CPU), cpu or cuda.",
+        rich_help_panel=TRANSLATE,
+    ),
+]
+Quant = Annotated[
+    Quantize,
+    typer.Option(
+        "--quantize",
+        help="How -m decodes: none (fp32); int8 (int8 weights and products, CPU only); bf16 (autocast); "
+        "fp16 (autocast, GPU only).",
+        rich_help_panel=TRANSLATE,
+    ),
+]
+Which = Annotated[
+    WhichCheckpoint,
+    typer.Option("--checkpoint", help="Which checkpoint of -m's run directories.", rich_help_panel=TRANSLATE),
 ]
 
 EXAMPLES = """
@@ -204,6 +225,9 @@ def evaluate(
     batch_size: BatchSize = 0,
     max_len_ratio: MaxLenRatio = 2.0,
     threads: Threads = 0,
+    device: DeviceOpt = "auto",
+    quantize: Quant = "none",
+    checkpoint: Which = "best",
     config: Config = None,
 ) -> None:
     """Score translations with sacreBLEU (BLEU, chrF, TER), each with its signature.

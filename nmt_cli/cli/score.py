@@ -8,7 +8,7 @@ import typer
 
 from nmt_cli.cli.common import exit_now, options, run
 from nmt_cli.cli.config import Config
-from nmt_cli.cli.translate import SPEED, MaxSrcLen, Output, Quant, Strict, Threads, Which
+from nmt_cli.cli.translate import SPEED, DeviceOpt, MaxSrcLen, Output, Quant, Strict, Threads, Which
 from nmt_cli.errors import UsageError
 
 IO, NBEST, FORMAT = "Input and output", "Rescoring an n-best list", "Output formats"
@@ -86,6 +86,7 @@ def score(
     strict_utf8: Strict = False,
     threads: Threads = 0,
     quantize: Quant = "none",
+    device: DeviceOpt = "auto",
     checkpoint: Which = "best",
     config: Config = None,
 ) -> None:

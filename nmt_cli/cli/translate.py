@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from nmt_cli.choices import AlignLevel, LongInput, Quantize, WhichCheckpoint
+from nmt_cli.choices import AlignLevel, Device, LongInput, Quantize, WhichCheckpoint
 from nmt_cli.cli.common import exit_now, options, renamed, run
 from nmt_cli.cli.config import Config
 
@@ -121,7 +121,7 @@ BatchSize = Annotated[
     int,
     typer.Option(
         "--batch-size",
-        help="Sentences per batch (0 = 160 / beam, about 160 hypotheses at a time).",
+        help="Sentences per batch (0 = for the device: 160 / beam on a CPU, 2048 / beam on a GPU).",
         rich_help_panel=SPEED,
     ),
 ]
@@ -132,8 +132,16 @@ Quant = Annotated[
     Quantize,
     typer.Option(
         "--quantize",
-        help="none; int8 (int8 weights and products: about 1.3x faster on CPUs); "
-        "bf16 (bf16 products: fast on CPUs with AMX).",
+        help="none (fp32); int8 (int8 weights and products, CPU only: about 1.3x faster); "
+        "bf16 (bf16 autocast: fast on CPUs with AMX and on GPUs); fp16 (fp16 autocast, GPU only).",
+        rich_help_panel=SPEED,
+    ),
+]
+DeviceOpt = Annotated[
+    Device,
+    typer.Option(
+        "--device",
+        help="Where to decode: auto (a CUDA GPU when one is visible, else the CPU), cpu or cuda.",
         rich_help_panel=SPEED,
     ),
 ]
@@ -170,6 +178,7 @@ def translate(
     strict_utf8: Strict = False,
     threads: Threads = 0,
     quantize: Quant = "none",
+    device: DeviceOpt = "auto",
     checkpoint: Which = "best",
     config: Config = None,
 ) -> None:

@@ -21,6 +21,7 @@ from typing import IO, Any
 import torch
 
 import nmt_cli
+from nmt_cli import devices
 from nmt_cli.durable import atomic_write, umask
 from nmt_cli.errors import UsageError
 from nmt_cli.export import graphs, runner
@@ -48,7 +49,7 @@ def meta_json(rec: ModelRecord, model: Seq2Seq, source: str, which: str) -> dict
         "out_ids": model.generator.out_ids.tolist(),
         "decode": {
             "search": "greedy",
-            "batch_size": decode.sentences_per_batch,
+            "batch_size": devices.sentences_per_batch(decode, torch.device("cpu")),
             "max_src_len": decode.max_src_len,
             "max_len_ratio": decode.max_len_ratio,
             "max_len": decode.max_len,
