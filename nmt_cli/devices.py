@@ -58,7 +58,8 @@ def sentences_per_batch(opts: DecodeSettings, device: torch.device) -> int:
 
 
 def describe(device: torch.device, quantize: str) -> str:
-    """``cuda (NVIDIA H100), fp16``: for the one line a GPU run writes on stderr."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    """``cuda (NVIDIA H100), fp16`` or ``cpu, fp32``: for the line a GPU run writes on stderr."""
     precision = quantize if quantize in AUTOCAST else "fp32"
-    return f"{device.type} ({name}), {precision}"
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)}), {precision}"
+    return f"{device.type}, {precision}"

@@ -23,7 +23,8 @@ LAYERS = [
     ["nmt_cli.kernels.", "nmt_cli.devices", "nmt_cli.attention", "nmt_cli.encoder", "nmt_cli.decoder",
      "nmt_cli.model", "nmt_cli.search", "nmt_cli.ensemble"],
     ["nmt_cli.checkpoint", "nmt_cli.runfiles", "nmt_cli.record", "nmt_cli.scoring"],
-    ["nmt_cli.translate", "nmt_cli.evaluate", "nmt_cli.runinfo", "nmt_cli.forced", "nmt_cli.export."],
+    ["nmt_cli.translate", "nmt_cli.evaluate", "nmt_cli.runinfo", "nmt_cli.forced", "nmt_cli.export.",
+     "nmt_cli.doctor"],
     ["nmt_cli.training."],
     ["nmt_cli.cli.", "nmt_cli.__main__"],
 ]  # fmt: skip

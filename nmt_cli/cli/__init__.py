@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from nmt_cli.cli import demo as demo_corpus
-from nmt_cli.cli import evaluate, export, helptext, prepare, runs, score, train, translate
+from nmt_cli.cli import doctor, evaluate, export, helptext, prepare, runs, score, train, translate
 from nmt_cli.cli.common import as_program, version_line
 
 app = typer.Typer(
@@ -67,6 +67,7 @@ _command(score.score, score.EXAMPLES)
 _command(export.export, export.EXAMPLES)
 _command(runs.average, runs.AVERAGE_EXAMPLES)
 _command(runs.info, runs.INFO_EXAMPLES)
+_command(doctor.doctor, doctor.EXAMPLES)
 _command(demo_corpus.demo_corpus, demo_corpus.EXAMPLES, "demo-corpus")
 
 

@@ -11,6 +11,7 @@ Plain path: ``F.linear`` and ``torch.bmm`` (same values: padding adds rows, neve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -20,8 +21,15 @@ from torch import Tensor, nn
 ROWS = 64
 
 
+# ONEDNN_MAX_CPU_ISA values that keep oneDNN below its bf16 dot-product kernels (AVX512_CORE_BF16).
+NO_BF16_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """True when the CPU lists AMX or AVX-512 BF16 in /proc/cpuinfo (and where it cannot tell)."""
+    """True when the CPU lists AMX or AVX-512 BF16 in /proc/cpuinfo (and where it cannot tell), unless
+    ONEDNN_MAX_CPU_ISA keeps oneDNN below them."""
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in NO_BF16_ISAS:
+        return False
     try:
         flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
