@@ -56,6 +56,19 @@ MODELS = {
     "b-bf16": ["--attention", "bahdanau", "--no-bridge", "--bf16"],
 }
 NMT = [sys.executable, "-m", "nmt_cli"]
+
+
+def machine() -> dict[str, object]:
+    """`nmt doctor --json` under this process's environment (ISA caps included): CPU model, flags,
+    torch build and threads, and the kernels nmt picks; also shown on stderr once."""
+    out = subprocess.run([*NMT, "doctor", "--json"], capture_output=True, check=True).stdout
+    rep: dict[str, object] = json.loads(out)
+    if not getattr(machine, "shown", False):
+        subprocess.run([*NMT, "doctor"], stdout=sys.stderr, check=True)
+        machine.shown = True  # type: ignore[attr-defined]
+    return rep
+
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "NO_COLOR": "1"}
 
 
@@ -111,6 +124,7 @@ def run_model(name: str, data: Path, work: Path, budget: int, translate: bool) -
         "train_tgt_tokens_per_s": median_after_warmup(rates),
         "train_peak_rss_mb": rss,
         "steps": rows[-1]["step"],
+        "machine": machine(),
     }
     final = [r for r in rows if "bleu" in r]
     if final:

@@ -29,6 +29,17 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "NO_COLOR":
 NMT = [sys.executable, "-m", "nmt_cli"]
 
 
+def machine() -> dict[str, object]:
+    """`nmt doctor --json` under this process's environment (ISA caps included): CPU model, flags,
+    torch build and threads, and the kernels nmt picks; also shown on stderr once."""
+    out = subprocess.run([*NMT, "doctor", "--json"], capture_output=True, check=True).stdout
+    rep: dict[str, object] = json.loads(out)
+    if not getattr(machine, "shown", False):
+        subprocess.run([*NMT, "doctor"], stdout=sys.stderr, check=True)
+        machine.shown = True  # type: ignore[attr-defined]
+    return rep
+
+
 def wall(cmd: list[str], stdin: bytes | None = None, stdout: Path | None = None) -> float:
     start = time.monotonic()
     with open(stdout, "wb") if stdout else open(os.devnull, "wb") as out:
@@ -60,6 +71,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     n = len((CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")) - 1
     result: dict[str, object] = {"model": str(args.model), "sentences": n}
+    result["machine"] = machine()
     for quant in args.precisions.split(","):
         for beam in (1, 5):
             hyp = args.work / f"dev-{quant}-beam{beam}.txt"
