@@ -224,6 +224,7 @@ class TrainSettings:
     lr: float = 1e-3
     warmup: int = 0
     schedule: Schedule = "plateau"
+    min_lr: float = 0.0  # where linear and cosine end, at --max-steps or --max-time
     label_smoothing: float = 0.0
     clip: float = 1.0
     max_steps: int = 0
@@ -254,6 +255,12 @@ class TrainSettings:
             raise UsageError(f"--lr must be positive, not {self.lr!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError("--label-smoothing must be in [0, 1)")
+        if self.schedule in ("linear", "cosine") and not (self.max_steps or self.max_seconds):
+            raise UsageError(
+                f"--schedule {self.schedule} decays to --min-lr at the limit: give --max-steps or --max-time"
+            )
+        if not 0.0 <= self.min_lr < self.lr:
+            raise UsageError(f"--min-lr must be at least 0 and below --lr {self.lr}, not {self.min_lr!r}")
 
     # Keys that may change on resume without changing the run (stopping limits, speed knobs).
     RESUMABLE_CHANGES = (

@@ -136,8 +136,15 @@ Sched = Annotated[
     Schedule,
     typer.Option(
         "--schedule",
-        help="Learning rate after warm-up: plateau halves it when dev stops improving.",
+        help="Learning rate after warm-up: plateau halves it when dev stops improving; linear and "
+        "cosine decay it to --min-lr exactly at --max-steps or --max-time (whichever comes first).",
         rich_help_panel=OPTIM,
+    ),
+]
+MinLr = Annotated[
+    float,
+    typer.Option(
+        "--min-lr", help="Where linear and cosine schedules end (at the limit).", rich_help_panel=OPTIM
     ),
 ]
 Smoothing = Annotated[
@@ -299,6 +306,7 @@ def train(
     lr: Lr = 1e-3,
     warmup: Warmup = 0,
     schedule: Sched = "plateau",
+    min_lr: MinLr = 0.0,
     label_smoothing: Smoothing = 0.0,
     clip: Clip = 1.0,
     max_steps: MaxSteps = 0,

@@ -124,7 +124,7 @@ def _update(session: Session, batches: Iterator[Batch]) -> tuple[float, int] | N
         return _skip_nonfinite(session, total if not finite else math.nan, tokens)
     state.nan_skips = 0
     state.step += 1
-    session.schedule.apply(optimizer, state.step)
+    session.schedule.apply(optimizer, state.step, state.elapsed)
     optimizer.step()
     return total / max(tokens, 1), tokens
 

@@ -1,4 +1,12 @@
-"""Learning-rate schedules: linear warm-up, then constant, inverse square root, or plateau decay."""
+"""Learning-rate schedules: linear warm-up, then constant, inverse square root, plateau decay, or a
+decay planned to end at the run's limit (``linear``, ``cosine``).
+
+The budgeted schedules go from --lr down to --min-lr exactly when the run stops: the fraction of the
+budget used is measured in the units the limit is given in (updates for --max-steps, seconds of
+training for --max-time; with both, whichever is further along). Elapsed time is part of the run's
+state, so a resumed run continues the same curve. Changing the limit on resume re-plans the decay
+from where the run stands.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +29,30 @@ class LrSchedule:
         self.scale = 1.0  # plateau decay multiplier
         self.bad = 0
 
-    def lr(self, step: int) -> float:
-        """Learning rate for update number ``step`` (1-based)."""
+    def lr(self, step: int, elapsed: float = 0.0) -> float:
+        """Learning rate for update number ``step`` (1-based), ``elapsed`` seconds into training."""
         cfg = self.cfg
         if cfg.warmup and step <= cfg.warmup:
             return cfg.lr * step / cfg.warmup
         if cfg.schedule == "rsqrt":
             return cfg.lr * math.sqrt(max(cfg.warmup, 1) / step)
+        if cfg.schedule in ("linear", "cosine"):
+            done = self.budget_used(step, elapsed)
+            left = 1.0 - done if cfg.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+            return cfg.min_lr + (cfg.lr - cfg.min_lr) * left
         return cfg.lr * self.scale
 
-    def apply(self, optimizer: Optimizer, step: int) -> float:
-        lr = self.lr(step)
+    def budget_used(self, step: int, elapsed: float) -> float:
+        """Fraction (0-1) of the run's budget after warm-up: of its updates, of its seconds, or the larger."""
+        cfg, used = self.cfg, 0.0
+        if cfg.max_steps:
+            used = (step - cfg.warmup) / max(cfg.max_steps - cfg.warmup, 1)
+        if cfg.max_seconds:
+            used = max(used, elapsed / cfg.max_seconds)
+        return min(1.0, max(0.0, used))
+
+    def apply(self, optimizer: Optimizer, step: int, elapsed: float = 0.0) -> float:
+        lr = self.lr(step, elapsed)
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr
