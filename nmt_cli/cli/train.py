@@ -209,7 +209,8 @@ Bf16 = Annotated[
     bool,
     typer.Option(
         "--bf16",
-        help="bf16 matrix products (fp32 weights, states and loss): 1.2x faster on CPUs with AMX.",
+        help="bf16 matrix products (fp32 weights, states and loss): 1.2x faster on CPUs with AMX; "
+        "on a CPU without bf16 units (emulated, ~30x slower) the run stays in fp32 and says so.",
         rich_help_panel=SPEED,
     ),
 ]

@@ -95,7 +95,7 @@ def _batches(session: Session) -> Iterator[Batch]:
 
 
 def _autocast(session: Session) -> Any:
-    if not session.cfg.bf16:
+    if not session.bf16:
         return nullcontext()
     return torch.autocast(session.device.type, dtype=torch.bfloat16)
 
