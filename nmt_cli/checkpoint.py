@@ -152,6 +152,15 @@ def save(
     return path
 
 
+def replace_best(run: Path, slim: dict[str, Any], step: int) -> None:
+    """Write ``slim`` as ``best.pt`` (atomically, its sha256 in the manifest's ``best_file``); the
+    manifest's ``best`` step file stays listed, kept and the fallback should best.pt be damaged."""
+    manifest = read_manifest(run)
+    _atomic_write(run / "best.pt", lambda fh: torch.save(slim, fh))
+    manifest["best_file"] = _entry(run / "best.pt", step)
+    _write_manifest(run, manifest)
+
+
 def write_file(path: Path, payload: dict[str, Any]) -> None:
     """A standalone checkpoint file (e.g. averaged weights), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ training-only ones (``optimizer``, ``schedule``, ``rng``) so that a cold start r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -183,14 +184,10 @@ def assert_finite(weights: dict[str, Tensor]) -> None:
             raise CheckpointError(f"refusing to save a checkpoint: parameter {name} is not finite")
 
 
-def average(run: Path, last: int, out: Path) -> dict[str, Any]:
-    """Average the weights of the last ``last`` (at least 1: a UsageError otherwise) kept checkpoints of
-    ``run`` into ``out``.
-
-    The result is a self-contained model checkpoint (settings and tokenizer of the newest one) without
-    training state. Returns a summary: ``{"output", "run", "checkpoints" (names averaged, oldest
-    first)}``.
-    """
+def averaged_record(run: Path, last: int) -> tuple[list[str], ModelRecord]:
+    """The mean weights of the last ``last`` (at least 1: a UsageError otherwise) kept checkpoints of
+    ``run`` as a model record (settings and tokenizer of the newest one), and the names averaged,
+    oldest first."""
     names, payloads = checkpoint.last_kept(run, last)
     records = [model_record(p, str(run / n)) for n, p in zip(names, payloads, strict=True)]
     newest = records[-1]
@@ -201,6 +198,32 @@ def average(run: Path, last: int, out: Path) -> dict[str, Any]:
         else:
             weights[key] = tensor
     assert_finite(weights)
-    averaged = ModelRecord(**{**newest.__dict__, "weights": weights, "averaged_from": names})
+    return names, ModelRecord(**{**newest.__dict__, "weights": weights, "averaged_from": names})
+
+
+def average(run: Path, last: int, out: Path) -> dict[str, Any]:
+    """Average the last ``last`` kept checkpoints of ``run`` into ``out``: a self-contained model
+    checkpoint without training state. Returns a summary: ``{"output", "run", "checkpoints" (names
+    averaged, oldest first)}``.
+    """
+    names, averaged = averaged_record(run, last)
     checkpoint.write_file(out, to_payload(averaged))
     return {"output": str(out), "run": str(run), "checkpoints": names}
+
+
+def promote_best(run: Path, model: ModelRecord, step: int) -> None:
+    """Make ``model`` (e.g. an average that scored better on dev) the run's ``best.pt``."""
+    checkpoint.replace_best(run, to_payload(model), step)
+
+
+FINISH_FILE = "finish.json"  # what a run's finishing did (training/finish.py), e.g. the tuned alpha
+
+
+def tuned_alpha(model_path: str | Path) -> float | None:
+    """The length penalty tuned on dev that a run directory's finish.json holds (None: none, or not a
+    run directory)."""
+    try:
+        data = json.loads((Path(model_path) / FINISH_FILE).read_text(encoding="utf-8"))
+        return float(data["length_penalty"]["alpha"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

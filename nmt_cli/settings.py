@@ -242,6 +242,8 @@ class TrainSettings:
     bf16: bool = False
     max_nan_skips: int = 5
     init_from: str | None = None  # a run or checkpoint whose weights a new run starts from
+    average_last: int = 0  # at the end: average the last K checkpoints, best.pt if better on dev
+    tune_alpha: bool = False  # at the end: tune beam search's length penalty on dev
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -249,7 +251,7 @@ class TrainSettings:
             self,
             {"batch_tokens": 1, "accum": 1, "valid_every": 1, "log_every": 1, "keep_last": 1, "lr": 0.0,
              "warmup": 0, "clip": 0.0, "max_steps": 0, "max_epochs": 0, "max_seconds": 0.0, "save_every": 0,
-             "patience": 0, "threads": 0, "max_nan_skips": 0},
+             "patience": 0, "threads": 0, "max_nan_skips": 0, "average_last": 0},
         )  # fmt: skip
         if not self.lr > 0.0:
             raise UsageError(f"--lr must be positive, not {self.lr!r}")
@@ -259,6 +261,10 @@ class TrainSettings:
             raise UsageError(
                 f"--schedule {self.schedule} decays to --min-lr at the limit: give --max-steps or --max-time"
             )
+        if self.average_last > self.keep_last:
+            k = self.average_last
+            k = self.average_last
+            raise UsageError(f"--average-last {k} needs --keep-last {k} or more")
         if not 0.0 <= self.min_lr < self.lr:
             raise UsageError(f"--min-lr must be at least 0 and below --lr {self.lr}, not {self.min_lr!r}")
 
@@ -271,6 +277,8 @@ class TrainSettings:
         "device",
         "patience",
         "log_every",
+        "average_last",
+        "tune_alpha",
     )
 
 
@@ -281,12 +289,15 @@ class TrainSettings:
 # 128-160; both are about 160 rows (sentences x beam) in the decoder's matrix products.
 
 
+DEFAULT_ALPHA = 0.6  # GNMT length normalisation, where a run has none tuned on dev
+
+
 @dataclass(frozen=True)
 class DecodeSettings:
     """How ``translate`` (and ``evaluate -m``, and validation) turn sources into output lines."""
 
     beam: int = 1
-    alpha: float = 0.6
+    alpha: float | None = None  # None: the run's tuned alpha (finish.json), else DEFAULT_ALPHA
     nbest: int = 1
     batch_size: int = 0  # sentences per batch; 0 = chosen for the device (devices.sentences_per_batch)
     max_src_len: int = 250

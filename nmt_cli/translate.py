@@ -21,7 +21,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,9 @@ from nmt_cli.batching import source_batch
 from nmt_cli.ensemble import Ensemble, check_tokenizers
 from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
-from nmt_cli.record import load_model_record
+from nmt_cli.record import load_model_record, tuned_alpha
 from nmt_cli.search import Hypothesis, StepModel, beam_search, greedy
-from nmt_cli.settings import DecodeSettings
+from nmt_cli.settings import DEFAULT_ALPHA, DecodeSettings
 from nmt_cli.textio import (
     STDIN,
     ChunkReader,
@@ -123,6 +123,7 @@ class Translator:
         self.model, self.tok, self.opts = model, tok, opts
         self.device = device or torch.device("cpu")
         self.batch = devices.sentences_per_batch(opts, self.device)
+        self.alpha = DEFAULT_ALPHA if opts.alpha is None else opts.alpha
 
     def _segments(self, lineno: int, ids: list[int], cut: bool) -> list[list[int]]:
         """A source's pieces, cropped or split when longer than --max-src-len (``cut``: its text was cut
@@ -149,10 +150,8 @@ class Translator:
         src = src.to(self.device)
         with devices.autocast(self.device, self.opts.quantize):
             if self.opts.beam == 1:
-                return [[h] for h in greedy(self.model, src, lengths, caps, self.opts.alpha)]
-            return beam_search(
-                self.model, src, lengths, caps, self.opts.beam, self.opts.alpha, self.opts.nbest
-            )
+                return [[h] for h in greedy(self.model, src, lengths, caps, self.alpha)]
+            return beam_search(self.model, src, lengths, caps, self.opts.beam, self.alpha, self.opts.nbest)
 
     def translate(
         self, lines: Sequence[str], first_lineno: int = 1, cut: Collection[int] = ()
@@ -280,9 +279,15 @@ def _decoded_chunks(
         lineno += len(lines)
 
 
-def _setup(opts: DecodeSettings) -> None:
+def _setup(model_paths: Sequence[str], opts: DecodeSettings) -> DecodeSettings:
+    """Threads; and without --alpha, the length penalty tuned on dev for a single run (finish.json)."""
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    if opts.alpha is None and len(model_paths) == 1:
+        tuned = tuned_alpha(model_paths[0])
+        if tuned is not None:
+            return replace(opts, alpha=tuned)
+    return opts
 
 
 def translate_stream(model_paths: Sequence[str], input_file: str, output: str, opts: DecodeSettings) -> int:
@@ -292,7 +297,7 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
     The input may be any readable path but a directory (a FIFO, ``/dev/fd/N`` included). An output file
     is all or nothing (see :func:`textio.open_output`); stdout gets each chunk as soon as it is done.
     """
-    _setup(opts)
+    opts = _setup(model_paths, opts)
     fd = sys.stdin.fileno() if input_file == "-" else open_input_fd(input_file)
     try:
         model, tok, device = load_models(model_paths, opts)
@@ -316,7 +321,7 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
 
 def translate_lines(model_paths: Sequence[str], lines: Sequence[str], opts: DecodeSettings) -> list[str]:
     """Translate lines already read (``evaluate -m``) and return one hypothesis per line."""
-    _setup(opts)
+    opts = _setup(model_paths, opts)
     model, tok, device = load_models(model_paths, opts)
     translator = Translator(model, tok, opts, device)
     out: list[str] = []

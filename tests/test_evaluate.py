@@ -461,7 +461,12 @@ def test_translate_then_score_saves_hypotheses(tmp_path, pair, monkeypatch):
     result = nmt("-r", str(ref), "-m", "run", "--src", str(ref), "--save-hyps", str(saved), "--beam", "4")
     assert result.exit_code == 0, result.stderr
     ((model, lines, opts),) = fake.calls
-    assert (model, lines, opts.beam, opts.alpha) == (["run"], ref.read_text().split("\n")[:-1], 4, 0.6)
+    assert (model, lines, opts.beam, opts.alpha) == (
+        ["run"],
+        ref.read_text().split("\n")[:-1],
+        4,
+        None,
+    )  # no --alpha: the run's tuned one, else 0.6
     assert saved.read_text().count("\n") == 60
     assert result.stdout == nmt("-r", str(ref), str(saved)).stdout
 

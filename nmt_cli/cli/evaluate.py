@@ -152,9 +152,13 @@ SaveHyps = Annotated[
 ]
 Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size (1 = greedy).", rich_help_panel=TRANSLATE)]
 Alpha = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--alpha", help="GNMT length-normalisation exponent for beam search.", rich_help_panel=TRANSLATE
+        "--alpha",
+        help="GNMT length-normalisation exponent for beam search (default: the run's, tuned on dev by "
+        "train --tune-alpha, else 0.6).",
+        show_default=False,
+        rich_help_panel=TRANSLATE,
     ),
 ]
 BatchSize = Annotated[
@@ -221,7 +225,7 @@ def evaluate(
     src: Src = None,
     save_hyps: SaveHyps = None,
     beam: Beam = 1,
-    alpha: Alpha = 0.6,
+    alpha: Alpha = None,
     batch_size: BatchSize = 0,
     max_len_ratio: MaxLenRatio = 2.0,
     threads: Threads = 0,

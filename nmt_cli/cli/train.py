@@ -226,6 +226,24 @@ KeepLast = Annotated[
     int,
     typer.Option("--keep-last", help="Keep the last K checkpoints (and the best).", rich_help_panel=OUTPUT),
 ]
+AverageLast = Annotated[
+    int,
+    typer.Option(
+        "--average-last",
+        help="At the end, average the last K checkpoints (K >= 2; 0 = off) and make the average best.pt "
+        "when it scores better on dev.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+TuneAlpha = Annotated[
+    bool,
+    typer.Option(
+        "--tune-alpha",
+        help="At the end, tune beam search's length penalty on dev (beam 5); translate -m RUN uses it "
+        "unless --alpha is given.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 LogEvery = Annotated[
     int,
     typer.Option(
@@ -319,6 +337,8 @@ def train(
     log_every: LogEvery = 100,
     patience: Patience = 10,
     keep_last: KeepLast = 3,
+    average_last: AverageLast = 0,
+    tune_alpha: TuneAlpha = False,
     seed: Seed = 1,
     threads: Threads = 0,
     device: DeviceOpt = "auto",

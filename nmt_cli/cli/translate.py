@@ -47,9 +47,13 @@ Strict = Annotated[
 ]
 Beam = Annotated[int, typer.Option("--beam", "-b", help="Beam size (1 = greedy).", rich_help_panel=SEARCH)]
 Alpha = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--alpha", help="GNMT length-normalisation exponent for beam search.", rich_help_panel=SEARCH
+        "--alpha",
+        help="GNMT length-normalisation exponent for beam search (default: the run's, tuned on dev by "
+        "train --tune-alpha, else 0.6).",
+        show_default=False,
+        rich_help_panel=SEARCH,
     ),
 ]
 Nbest = Annotated[
@@ -161,7 +165,7 @@ def translate(
     input_file: Input = "-",
     output: Output = "-",
     beam: Beam = 1,
-    alpha: Alpha = 0.6,
+    alpha: Alpha = None,
     nbest: Nbest = 1,
     batch_size: BatchSize = 0,
     max_src_len: MaxSrcLen = 250,

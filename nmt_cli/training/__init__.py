@@ -20,7 +20,9 @@ from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.data.encoded import DataDir
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
+from nmt_cli.training.finish import finish_run
 from nmt_cli.training.session import Session, open_session, run_record
+from nmt_cli.training.validation import Validator
 
 
 def train_model(
@@ -47,9 +49,10 @@ def train_model(
             runfiles.write_run_file(run / "config.json", text.encode("utf-8"))
         with _tensorboard(session, tensorboard):
             state, validations, reason = loop.train(session, quiet)
+        finished = finish_run(session, Validator(session), quiet)
     if session.job.main and not quiet:
         display.show_training_summary(run, validations)
-    return summary(session, state, validations, reason)
+    return {**summary(session, state, validations, reason), **({"finish": finished} if finished else {})}
 
 
 @contextmanager
