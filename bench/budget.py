@@ -88,7 +88,7 @@ def run_one(work: Path, corpus: str, setting: str, data: Path, budget: str) -> d
         "options": SETTINGS[setting],
         "budget": budget,
         "updates": summary["step"],
-        "best_step": summary["best"]["step"],
+        "best_step": (summary.get("best") or {}).get("step"),  # (None: no regular validation)
         "dev_bleu_beam5": scores["bleu"]["score"],
         "dev_chrf_beam5": scores["chrf"]["score"],
         "finish": summary.get("finish"),

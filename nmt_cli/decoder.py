@@ -220,13 +220,16 @@ class PostDecoder(nn.Module):
         )
         self.out = Linear(d + enc_dim, out_dim)
         self.out_dim = out_dim
+        self.scan = True  # the GRU through kernels/gru.py on a CPU (training/autotune.py may turn it off)
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
         return Memory(states, self.attention.project_keys(states), mask)
 
     def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, T, In) -> outputs (B, T, D), state after the last step."""
-        if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (not int8-quantized; cuDNN on a GPU)
+        if (
+            self.scan and isinstance(self.rnn, nn.GRU) and x.device.type == "cpu"
+        ):  # (not int8; cuDNN on a GPU)
             out, h = gru.unidirectional(self.rnn, x, state.h)
             return out, State(h)
         if state.c is None:

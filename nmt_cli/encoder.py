@@ -28,6 +28,7 @@ class Encoder(nn.Module):
             bidirectional=True,
             dropout=cfg.dropout if cfg.layers > 1 else 0.0,
         )
+        self.scan = True  # the GRU through kernels/gru.py on a CPU (training/autotune.py may turn it off)
 
     @property
     def out_dim(self) -> int:
@@ -39,7 +40,7 @@ class Encoder(nn.Module):
         The final states of both directions are concatenated per layer.
         """
         x = self.dropout(self.embed(src))  # (B, S, E)
-        if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (cuDNN on a GPU)
+        if self.scan and isinstance(self.rnn, nn.GRU) and x.device.type == "cpu":  # (cuDNN on a GPU)
             states, h = gru.bidirectional(self.rnn, x, lengths)
             return states, h, None
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)

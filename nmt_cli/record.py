@@ -53,6 +53,7 @@ class RunState:
     best_saved: float | None = None
     window_loss: float = 0.0
     window_tokens: int = 0
+    kernels: dict[str, Any] = field(default_factory=dict)  # training/autotune.py's choice, kept on resume
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from nmt_cli.choices import (
     AlignLevel,
     Cell,
     Device,
+    Kernels,
     LongInput,
     Optimizer,
     Placement,
@@ -240,6 +241,7 @@ class TrainSettings:
     threads: int = 0
     device: Device = "auto"
     bf16: bool = False
+    kernels: Kernels = "auto"  # auto: timed on the first batch (training/autotune.py)
     max_nan_skips: int = 5
     init_from: str | None = None  # a run or checkpoint whose weights a new run starts from
     average_last: int = 0  # at the end: average the last K checkpoints, best.pt if better on dev
@@ -279,6 +281,7 @@ class TrainSettings:
         "log_every",
         "average_last",
         "tune_alpha",
+        "kernels",
     )
 
 

@@ -15,7 +15,7 @@ from nmt_cli.settings import ModelSettings, PrepareSettings, SourceSettings, Tra
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TINY_MODEL = dict(emb=32, enc_hidden=32, dec_hidden=48, attn_dim=24, dropout=0.1)
-TINY_TRAIN = dict(batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1)
+TINY_TRAIN = dict(batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1, kernels="fast")
 
 
 def run_nmt(

@@ -13,6 +13,7 @@ import typer
 from nmt_cli.choices import (
     Cell,
     Device,
+    Kernels,
     Optimizer,
     OutputVocab,
     Placement,
@@ -226,6 +227,15 @@ KeepLast = Annotated[
     int,
     typer.Option("--keep-last", help="Keep the last K checkpoints (and the best).", rich_help_panel=OUTPUT),
 ]
+KernelsOpt = Annotated[
+    Kernels,
+    typer.Option(
+        "--kernels",
+        help="auto: time the fast kernels (GRU scan, blocked attention) against torch's plain ones on the "
+        "first batch and keep the faster (a resume keeps the run's choice); fast; plain.",
+        rich_help_panel=SPEED,
+    ),
+]
 AverageLast = Annotated[
     int,
     typer.Option(
@@ -343,6 +353,7 @@ def train(
     threads: Threads = 0,
     device: DeviceOpt = "auto",
     bf16: Bf16 = False,
+    kernels: KernelsOpt = "auto",
     force: Force = False,
     quiet: Quiet = False,
     json_out: Json = False,

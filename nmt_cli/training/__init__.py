@@ -20,6 +20,7 @@ from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.data.encoded import DataDir
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
+from nmt_cli.training import autotune
 from nmt_cli.training.finish import finish_run
 from nmt_cli.training.session import Session, open_session, run_record
 from nmt_cli.training.validation import Validator
@@ -41,6 +42,7 @@ def train_model(
     lock = checkpoint.run_lock(run) if rank == 0 else nullcontext()
     with distributed.scope(), lock:
         session = open_session(data_dir, run, model_cfg, cfg, force=force, explicit=explicit)
+        autotune.choose(session, quiet)
         # Resumed, the session kept the lines up to its step; fresh, none: a run killed before its
         # first checkpoint wrote lines that this one writes again.
         session.metrics.truncate_after(session.state.step)

@@ -387,6 +387,7 @@ def run_record(session: Session) -> dict[str, Any]:
     cpu = cpu_report()
     return {
         "precision": {"bf16_asked": session.cfg.bf16, "bf16": session.bf16},
+        "kernels": session.state.kernels,
         "machine": {
             "cpu": cpu["model"],
             "flags": cpu["flags"],

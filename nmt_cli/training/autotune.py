@@ -1,0 +1,118 @@
+"""Kernel choice by measurement: on a CPU, time each hot path's fast kernel against its plain twin on
+the run's own first batch (forward and backward, as cuDNN's benchmark mode does) and keep the faster.
+
+Candidates (each pair gives equal values and gradients up to rounding: tests/test_kernels.py):
+  ``gru``        the hand-written GRU scan (kernels/gru.py) or torch's ``nn.GRU`` (packed in the
+                 encoder), for the encoder and the post-attention decoder;
+  ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line.
+The choice is made once per run, by rank 0 (broadcast to the others), said once on stderr, kept in
+the run state (so a resume runs the same kernels, bit for bit) and in config.json with the timings.
+The plain twin is taken only when ``MARGIN`` times faster. Timing leaves no trace: RNG states,
+weights and gradients are as they were. ``--kernels fast|plain`` skips the timing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+import nmt_cli.training.distributed as distributed
+from nmt_cli import display
+from nmt_cli.batching import collate
+from nmt_cli.model import Seq2Seq
+from nmt_cli.training.objective import LossModule
+from nmt_cli.training.session import Session
+
+REPEATS = 3  # timed passes per candidate (after one untimed warm-up pass); the fastest counts
+# The plain twin must win clearly: two runs of one setting on one machine should choose alike (the
+# kernels round differently), so timing noise must not flip a close call.
+MARGIN = 1.2
+PLAIN = {"gru": "nn.GRU", "attention": "plain"}
+FAST = {"gru": "scan", "attention": "blocked"}
+
+
+def apply(model: Seq2Seq, kernels: dict[str, Any]) -> None:
+    """Set the model's kernel switches to ``kernels`` (missing names: the fast kernel)."""
+    scan = kernels.get("gru", FAST["gru"]) == FAST["gru"]
+    model.encoder.scan = scan
+    if hasattr(model.decoder, "scan"):
+        model.decoder.scan = scan
+    model.decoder.attention.fast = kernels.get("attention", FAST["attention"]) == FAST["attention"]
+
+
+def candidates(model: Seq2Seq) -> list[str]:
+    """The switches that matter for this model: a GRU somewhere, and attention always."""
+    return (["gru"] if model.cfg.cell == "gru" else []) + ["attention"]
+
+
+def choose(session: Session, quiet: bool) -> dict[str, Any]:
+    """The run's kernels: restored ones as they are; else --kernels fast or plain as given, or (auto)
+    timed on the first batch on a CPU, the fast ones on a GPU (where cuDNN runs the recurrences and
+    the choice is moot). Applied to the model."""
+    state, asked = session.state, session.cfg.kernels
+    if not state.kernels:
+        if asked != "auto":
+            table = FAST if asked == "fast" else PLAIN
+            state.kernels = {name: table[name] for name in candidates(session.model)}
+        elif session.device.type == "cpu" and session.job.main:
+            state.kernels = _timed(session)
+            if not quiet:
+                display.info(describe(state.kernels))
+        elif session.device.type != "cpu":
+            state.kernels = {name: FAST[name] for name in candidates(session.model)}
+        state.kernels = distributed.broadcast(state.kernels, session.job)
+    apply(session.model, state.kernels)
+    return state.kernels
+
+
+def describe(kernels: dict[str, Any]) -> str:
+    parts = []
+    for name, ms in kernels.get("timed_ms", {}).items():
+        parts.append(f"{name}: {FAST[name]} {ms[0]:.0f} ms, {PLAIN[name]} {ms[1]:.0f} ms -> {kernels[name]}")
+    return "kernels timed on the first batch (forward + backward): " + "; ".join(parts)
+
+
+def _timed(session: Session) -> dict[str, Any]:
+    model, split = session.model, session.train_split
+    batch = collate(split, session.epoch_batches(session.state.epoch)[0]).to(session.device)
+    loss = LossModule(model, session.cfg.label_smoothing)
+    rng = torch.get_rng_state()
+
+    def one_pass() -> None:
+        with torch.autocast(session.device.type, dtype=torch.bfloat16, enabled=session.bf16):
+            total, _ = loss(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
+        total.backward()
+
+    chosen: dict[str, Any] = {"timed_ms": {}}
+    model.train()
+    try:
+        for name in candidates(model):
+            fast = _best_time(model, {name: FAST[name]}, one_pass)
+            plain = _best_time(model, {name: PLAIN[name]}, one_pass)
+            chosen[name] = PLAIN[name] if plain * MARGIN < fast else FAST[name]
+            chosen["timed_ms"][name] = [round(fast * 1e3, 1), round(plain * 1e3, 1)]
+    finally:
+        torch.set_rng_state(rng)
+        _zero_grads(model)
+    return chosen
+
+
+def _best_time(model: Seq2Seq, kernels: dict[str, Any], work: Callable[[], None]) -> float:
+    """Seconds of the fastest of ``REPEATS`` runs of ``work`` with ``kernels``, after one warm-up run."""
+    apply(model, kernels)
+    work()
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _zero_grads(model: nn.Module) -> None:
+    for param in model.parameters():
+        param.grad = None

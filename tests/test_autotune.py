@@ -1,0 +1,73 @@
+"""Kernel choice by measurement (--kernels auto): the faster of each kernel pair on the run's first
+batch, kept for the run; a kernel made slower loses; timing leaves no trace in the training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import train_tiny
+
+import nmt_cli.attention as attention
+import nmt_cli.kernels.gru as gru
+import nmt_cli.training.autotune as autotune
+from nmt_cli import checkpoint
+
+
+def slowed(fn: Any, times: int = 4) -> Any:
+    """``fn`` doing its work ``times`` times: genuinely slower, same result."""
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        for _ in range(times - 1):
+            fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return slow
+
+
+def kernels_of(run: Path) -> dict[str, Any]:
+    return json.loads((run / "config.json").read_text())["kernels"]  # type: ignore[no-any-return]
+
+
+def test_a_slowed_fast_kernel_loses_to_its_plain_twin(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gru, "bidirectional", slowed(gru.bidirectional, 25))  # (a small part of a pass)
+    monkeypatch.setattr(attention, "additive_scores", slowed(attention.additive_scores, 25))
+    run = train_tiny(data_dir, tmp_path / "run", steps=2, valid_every=2, kernels="auto")
+    chosen = kernels_of(run)
+    assert chosen["gru"] == "nn.GRU" and chosen["attention"] == "plain"
+    fast_ms, plain_ms = chosen["timed_ms"]["gru"]
+    assert fast_ms > autotune.MARGIN * plain_ms
+    assert checkpoint.load(run, "last")["run_state"]["kernels"]["gru"] == "nn.GRU"
+    # Resumed, the run keeps its choice (the kernels round differently), whatever a new timing says.
+    monkeypatch.undo()
+    train_tiny(data_dir, run, steps=4, valid_every=2, kernels="auto")
+    assert checkpoint.load(run, "last")["run_state"]["kernels"]["gru"] == "nn.GRU"
+
+
+def test_every_candidate_is_timed_and_recorded(data_dir: Path, tmp_path: Path) -> None:
+    run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="auto")
+    chosen = kernels_of(run)
+    assert set(chosen["timed_ms"]) == {"gru", "attention"}
+    assert chosen["gru"] in ("scan", "nn.GRU") and chosen["attention"] in ("blocked", "plain")
+    lstm = train_tiny(data_dir, tmp_path / "lstm", steps=1, valid_every=1, kernels="auto", cell="lstm")
+    assert set(kernels_of(lstm)["timed_ms"]) == {"attention"}  # no GRU, nothing to choose
+
+
+def test_timing_leaves_no_trace(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = autotune._best_time
+
+    def fast_wins(model: Any, kernels: dict[str, Any], work: Any) -> float:
+        real(model, kernels, work)  # the passes run (RNG drawn, gradients made), then a fixed verdict
+        return 1.0 if set(kernels.values()) <= set(autotune.FAST.values()) else 2.0
+
+    monkeypatch.setattr(autotune, "_best_time", fast_wins)
+    timed = train_tiny(data_dir, tmp_path / "timed", steps=6, valid_every=3, kernels="auto", dropout=0.3)
+    fixed = train_tiny(data_dir, tmp_path / "fixed", steps=6, valid_every=3, kernels="fast", dropout=0.3)
+    assert kernels_of(timed)["gru"] == "scan"
+    a, b = checkpoint.load(timed, "last")["model"], checkpoint.load(fixed, "last")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
