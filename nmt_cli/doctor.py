@@ -90,8 +90,8 @@ def kernel_choices() -> dict[str, str]:
     bf16_units = cpu_has_bf16_units()
     return {
         "device": devices.describe(device, "none"),
-        "encoder_gru": "cuDNN (torch's nn.GRU)" if on_gpu else "hand-written scan (kernels/gru.py)",
-        "attention_scores": "blocked kernel (kernels/additive.py)",
+        "gru": "cuDNN (torch's nn.GRU)" if on_gpu else "scan (kernels/gru.py) or nn.GRU, timed per run",
+        "attention_scores": "blocked (kernels/additive.py) or plain, timed per run (train --kernels auto)",
         "bf16": "bf16 units" if bf16_units else "no bf16 units (or capped): emulated, slower than fp32",
         "int8": "oneDNN (VNNI or AMX)" if cpu_has_vnni() else "torch._int_mm (no VNNI: oneDNN saturates)",
     }
