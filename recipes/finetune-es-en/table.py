@@ -12,6 +12,7 @@ ROWS = [
     ("base2", "base model (seed 2)"),
     ("ensemble", "ensemble of the two base models"),
     ("tuned", "base model 1 fine-tuned on NEW (--init-from)"),
+    ("tuned-low", "the same with LOW_LR (default --lr 2e-4)"),
     ("scratch", "trained on NEW from scratch (same updates)"),
 ]
 
