@@ -13,6 +13,7 @@ import contextlib
 import torch
 
 from nmt_cli.errors import UsageError
+from nmt_cli.kernels.bf16 import cpu_has_bf16_units
 from nmt_cli.settings import DecodeSettings
 
 # Hypotheses (sentences x beam) searched at once: a CPU is fastest with batches that stay in its caches;
@@ -41,6 +42,14 @@ def check_precision(device: torch.device, quantize: str) -> None:
         raise UsageError("--quantize fp16 is for GPUs (--device cuda); on a CPU use bf16 or int8")
     if quantize == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise UsageError("--quantize bf16: this GPU has no bf16 support; use --quantize fp16")
+
+
+def precision(device: torch.device, quantize: str) -> str:
+    """The --quantize that runs: ``bf16`` on a CPU without bf16 units would be emulated, several times
+    slower than fp32 (kernels/bf16.py), so it runs as ``none`` (fp32) there."""
+    if quantize == "bf16" and device.type == "cpu" and not cpu_has_bf16_units():
+        return "none"
+    return quantize
 
 
 def autocast(device: torch.device, quantize: str) -> contextlib.AbstractContextManager[object]:

@@ -114,6 +114,7 @@ class ForcedScorer:
     ) -> None:
         self.model, self.tok, self.opts = model, tok, opts
         self.device = device or torch.device("cpu")
+        self.precision = devices.precision(self.device, opts.quantize)
 
     def score(self, pairs: Sequence[Pair]) -> list[Score]:
         todo = [k for k, p in enumerate(pairs) if not is_blank(p.src)]
@@ -144,7 +145,7 @@ class ForcedScorer:
         inputs = pad(tgts, prefix=BOS_ID).to(self.device)  # (B, T)
         real = gold.ne(PAD_ID)
         totals = torch.zeros(len(srcs), dtype=torch.float64, device=self.device)
-        with devices.autocast(self.device, self.opts.quantize):
+        with devices.autocast(self.device, self.precision):
             memory, state = self.model.encode(src.to(self.device), lengths)
             for t in range(gold.size(1)):
                 logp, _, state = self.model.log_probs(inputs[:, t], memory, state)  # (B, n_out)

@@ -102,8 +102,8 @@ def load_models(
     (--device) the models are on."""
     device = devices.resolve(opts.device)
     devices.check_precision(device, opts.quantize)
-    if device.type == "cpu" and opts.quantize == "bf16" and not bf16.cpu_has_bf16_units():
-        display.warn(f"--quantize bf16: {bf16.BF16_WARNING}")
+    if devices.precision(device, opts.quantize) != opts.quantize:
+        display.warn(f"--quantize bf16: {bf16.BF16_WARNING}; decoding in fp32 instead")
     loaded = [load_model(path, opts, device) for path in paths]
     if device.type != "cpu":
         display.info(f"decoding on {devices.describe(device, opts.quantize)}")
@@ -124,6 +124,7 @@ class Translator:
         self.device = device or torch.device("cpu")
         self.batch = devices.sentences_per_batch(opts, self.device)
         self.alpha = DEFAULT_ALPHA if opts.alpha is None else opts.alpha
+        self.precision = devices.precision(self.device, opts.quantize)
 
     def _segments(self, lineno: int, ids: list[int], cut: bool) -> list[list[int]]:
         """A source's pieces, cropped or split when longer than --max-src-len (``cut``: its text was cut
@@ -148,7 +149,7 @@ class Translator:
         src, lengths = source_batch(seqs)
         caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
         src = src.to(self.device)
-        with devices.autocast(self.device, self.opts.quantize):
+        with devices.autocast(self.device, self.precision):
             if self.opts.beam == 1:
                 return [[h] for h in greedy(self.model, src, lengths, caps, self.alpha)]
             return beam_search(self.model, src, lengths, caps, self.opts.beam, self.alpha, self.opts.nbest)

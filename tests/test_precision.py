@@ -24,3 +24,27 @@ def test_bf16_without_bf16_units_trains_the_fp32_run_and_records_it(
     assert config["machine"]["cores"] >= 1
     wa, wb = checkpoint.load(asked, "last")["model"], checkpoint.load(plain, "last")["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)  # the very fp32 run
+
+
+def test_bf16_decoding_without_bf16_units_runs_in_fp32(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nmt_cli.devices as devices
+    from nmt_cli.forced import ForcedScorer
+    from nmt_cli.settings import DecodeSettings
+    from nmt_cli.translate import Translator, load_model
+
+    model, tok = load_model(run_dir, DecodeSettings())
+    monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: True)
+    assert Translator(model, tok, DecodeSettings(quantize="bf16")).precision == "bf16"
+    monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: False)
+    lines = ["the cat sees the dog", "a red bird sleeps"]
+    asked = Translator(model, tok, DecodeSettings(quantize="bf16"))
+    assert (
+        asked.precision == "none"
+        and ForcedScorer(model, tok, DecodeSettings(quantize="bf16")).precision == "none"
+    )
+    plain = Translator(model, tok, DecodeSettings())
+    assert [r.hyps[0].score for r in asked.translate(lines)] == [
+        r.hyps[0].score for r in plain.translate(lines)
+    ]
