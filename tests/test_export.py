@@ -140,3 +140,13 @@ def test_cli_writes_an_executable_artifact_and_refuses_other_names(run_dir: Path
     failed = run_nmt("export", str(damaged), "-o", str(tmp_path / "x.pyz"))
     assert failed.returncode == 1 and not (tmp_path / "x.pyz").exists()
     assert len(failed.stderr.decode().strip().splitlines()) == 1
+
+
+def test_head_closes_the_artifacts_pipe_quietly(artifact: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("the cat sees the dog\n" * 20_000)
+    runner = f'"{sys.executable}" -c "{WITHOUT_NMT}" "{artifact}" "{big}"'
+    cmd = f'{runner} | head -n 1; echo "${{PIPESTATUS[0]}}" >&2'
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, timeout=300)
+    assert proc.stdout.count(b"\n") == 1
+    assert b"Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == b"0"

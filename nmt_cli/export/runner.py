@@ -223,11 +223,15 @@ def main(argv: Sequence[str] | None = None, path: str | None = None) -> int:
         _warn(f"{err.filename}: {err.strerror}")
         return 1
     first = 1
-    for raw in chunks(fd, 4 * batch):
-        for line in translate_chunk(art, raw, first, batch):
-            out.write(line + "\n")
-        out.flush()
-        first += len(raw)
+    try:
+        for raw in chunks(fd, 4 * batch):
+            for line in translate_chunk(art, raw, first, batch):
+                out.write(line + "\n")
+            out.flush()
+            first += len(raw)
+    except BrokenPipeError:  # the reader left (| head): stop quietly, as nmt translate does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     if out is not sys.stdout:
         out.close()
         os.replace(args.output + ".tmp", args.output)
