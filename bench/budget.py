@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import machine  # bench/machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 NMT = [sys.executable, "-m", "nmt_cli"]
@@ -44,11 +46,6 @@ SETTINGS = {
     "linear-ls": ["--schedule", "linear", "--warmup", "200", "--label-smoothing", "0.1"],
     "linear-lr2": ["--schedule", "linear", "--warmup", "200", "--lr", "2e-3"],
 }
-
-
-def machine() -> dict[str, object]:
-    out = subprocess.run([*NMT, "doctor", "--json"], capture_output=True, check=True).stdout
-    return json.loads(out)  # type: ignore[no-any-return]
 
 
 def prepare(work: Path, name: str, vocab: int, max_train: int) -> Path:
@@ -123,7 +120,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"budget: unknown corpus or setting: {', '.join(unknown)}")
     args.work.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*NMT, "doctor"], stdout=sys.stderr, check=True)
+    machine()  # (shown on stderr once)
     rows = []
     with open(args.work / "results.jsonl", "a") as log:
         for corpus in corpora:

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import machine  # bench/machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "bible-es-en"
 SIZES = ["--emb", "256", "--enc-hidden", "256", "--dec-hidden", "512", "--attn-dim", "512"]
@@ -56,17 +58,6 @@ MODELS = {
     "b-bf16": ["--attention", "bahdanau", "--no-bridge", "--bf16"],
 }
 NMT = [sys.executable, "-m", "nmt_cli"]
-
-
-def machine() -> dict[str, object]:
-    """`nmt doctor --json` under this process's environment (ISA caps included): CPU model, flags,
-    torch build and threads, and the kernels nmt picks; also shown on stderr once."""
-    out = subprocess.run([*NMT, "doctor", "--json"], capture_output=True, check=True).stdout
-    rep: dict[str, object] = json.loads(out)
-    if not getattr(machine, "shown", False):
-        subprocess.run([*NMT, "doctor"], stdout=sys.stderr, check=True)
-        machine.shown = True  # type: ignore[attr-defined]
-    return rep
 
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "NO_COLOR": "1"}

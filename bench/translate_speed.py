@@ -23,21 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from machine import machine  # bench/machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "bible-es-en"
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "NO_COLOR": "1"}
 NMT = [sys.executable, "-m", "nmt_cli"]
-
-
-def machine() -> dict[str, object]:
-    """`nmt doctor --json` under this process's environment (ISA caps included): CPU model, flags,
-    torch build and threads, and the kernels nmt picks; also shown on stderr once."""
-    out = subprocess.run([*NMT, "doctor", "--json"], capture_output=True, check=True).stdout
-    rep: dict[str, object] = json.loads(out)
-    if not getattr(machine, "shown", False):
-        subprocess.run([*NMT, "doctor"], stdout=sys.stderr, check=True)
-        machine.shown = True  # type: ignore[attr-defined]
-    return rep
 
 
 def wall(cmd: list[str], stdin: bytes | None = None, stdout: Path | None = None) -> float:

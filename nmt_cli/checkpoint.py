@@ -144,8 +144,7 @@ def save(
     manifest["last"] = name
     if is_best or manifest.get("best") is None:
         manifest["best"] = name
-        _atomic_write(run / "best.pt", lambda fh: torch.save(slim, fh))
-        manifest["best_file"] = _entry(run / "best.pt", step)
+        _write_best(run, manifest, slim, step)
     _write_manifest(run, manifest)
     _link(path, run / "last.pt")
     _prune(run, manifest, keep_last)
@@ -156,9 +155,14 @@ def replace_best(run: Path, slim: dict[str, Any], step: int) -> None:
     """Write ``slim`` as ``best.pt`` (atomically, its sha256 in the manifest's ``best_file``); the
     manifest's ``best`` step file stays listed, kept and the fallback should best.pt be damaged."""
     manifest = read_manifest(run)
+    _write_best(run, manifest, slim, step)
+    _write_manifest(run, manifest)
+
+
+def _write_best(run: Path, manifest: dict[str, Any], slim: dict[str, Any], step: int) -> None:
+    """best.pt written atomically and entered in ``manifest`` (which the caller then writes)."""
     _atomic_write(run / "best.pt", lambda fh: torch.save(slim, fh))
     manifest["best_file"] = _entry(run / "best.pt", step)
-    _write_manifest(run, manifest)
 
 
 def write_file(path: Path, payload: dict[str, Any]) -> None:

@@ -63,6 +63,14 @@ def test_tuned_alpha_is_stored_and_used_unless_alpha_is_given(data_dir: Path, tm
         "translate", "-m", str(run), "--beam", "4", "--nbest", "2", "--alpha", f"{done['alpha']}", stdin=text
     )
     assert default.returncode == 0 and default.stdout == given.stdout  # the n-best scores show alpha
+    other = 1.5 if done["alpha"] != 1.5 else 0.0  # a stored alpha other than the tuned one is used too
+    finish_json = run / "finish.json"
+    finish_json.write_text(json.dumps({"length_penalty": {**done, "alpha": other}}))
+    moved = run_nmt("translate", "-m", str(run), "--beam", "4", "--nbest", "2", stdin=text)
+    at_other = run_nmt(
+        "translate", "-m", str(run), "--beam", "4", "--nbest", "2", "--alpha", f"{other}", stdin=text
+    )
+    assert moved.stdout == at_other.stdout != default.stdout
 
 
 def test_switched_off_nothing_changes(data_dir: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import nmt_cli.training.distributed as distributed
 import nmt_cli.training.loop as loop
 from nmt_cli import checkpoint, display, runfiles
 from nmt_cli.data.encoded import DataDir
+from nmt_cli.doctor import cpu_report
 from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings, TrainSettings
 from nmt_cli.training import autotune
 from nmt_cli.training.finish import finish_run
-from nmt_cli.training.session import Session, open_session, run_record
+from nmt_cli.training.session import Session, open_session, versions
 from nmt_cli.training.validation import Validator
 
 
@@ -95,5 +97,28 @@ def summary(
             if os.path.lexists(session.run_dir / f"{name}.pt")
         },
         "parameters": session.model.num_parameters(),
-        "versions": run_record(session)["versions"],
+        "versions": versions(),
+    }
+
+
+def run_record(session: Session) -> dict[str, Any]:
+    """``config.json``: the resolved settings of the run, the precision it runs in and the machine it
+    started on, for people and ``nmt info``."""
+    cpu = cpu_report()
+    return {
+        "precision": {"bf16_asked": session.cfg.bf16, "bf16": session.bf16},
+        "kernels": session.state.kernels,
+        "machine": {
+            "cpu": cpu["model"],
+            "flags": cpu["flags"],
+            "cores": cpu["cores"],
+            "device": str(session.device),
+        },
+        "model": asdict(session.model_cfg),
+        "train": asdict(session.cfg),
+        "data": str(session.data.path.resolve()),
+        "data_sha256": session.data.fingerprint,
+        "parameters": session.model.num_parameters(),
+        "versions": versions(),
+        "world_size": session.job.world,
     }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ import nmt_cli.training.init_from as init_from
 from nmt_cli import __version__, display, faults, record, runfiles
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
-from nmt_cli.doctor import cpu_report
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.kernels.bf16 import BF16_WARNING, cpu_has_bf16_units
 from nmt_cli.model import Seq2Seq, init_weights
@@ -90,7 +89,7 @@ class Session:
             spm_tgt=self.tok.tgt_proto,
             train_settings=to_dict(self.cfg),
             data_sha256=self.data.fingerprint,
-            versions={"nmt": __version__, "torch": str(torch.__version__)},
+            versions=versions(),
         )
         return ResumeRecord(
             model=model,
@@ -381,24 +380,6 @@ def _emulated_bf16(device: torch.device, main: bool) -> bool:
     return True
 
 
-def run_record(session: Session) -> dict[str, Any]:
-    """``config.json``: the resolved settings of the run, the precision it runs in and the machine it
-    started on, for people and ``nmt info``."""
-    cpu = cpu_report()
-    return {
-        "precision": {"bf16_asked": session.cfg.bf16, "bf16": session.bf16},
-        "kernels": session.state.kernels,
-        "machine": {
-            "cpu": cpu["model"],
-            "flags": cpu["flags"],
-            "cores": cpu["cores"],
-            "device": str(session.device),
-        },
-        "model": asdict(session.model_cfg),
-        "train": asdict(session.cfg),
-        "data": str(session.data.path.resolve()),
-        "data_sha256": session.data.fingerprint,
-        "parameters": session.model.num_parameters(),
-        "versions": {"nmt": __version__, "torch": str(torch.__version__)},
-        "world_size": session.job.world,
-    }
+def versions() -> dict[str, str]:
+    """The versions a run records (checkpoints, config.json, train --json)."""
+    return {"nmt": __version__, "torch": str(torch.__version__)}
