@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 TINY = [
     "--emb", "32", "--enc-hidden", "32", "--dec-hidden", "48", "--attn-dim", "24", "--dropout", "0.1",
     "--batch-tokens", "600", "--threads", "1", "--seed", "3", "--log-every", "1",
-    "--valid-every", "20", "--save-every", "10", "--keep-last", "2", "-q",
+    "--valid-every", "20", "--save-every", "10", "--keep-last", "2", "--kernels", "fast", "-q",
 ]  # fmt: skip
 FAULTS = ("kill-mid-save", "kill-before-manifest", "kill-after-save")
 TIMING = ("elapsed", "tgt_tokens_per_s")

@@ -24,8 +24,8 @@ from nmt_cli.errors import CheckpointError, UsageError
 TINY = [
     "--emb", "32", "--enc-hidden", "32", "--dec-hidden", "48", "--attn-dim", "24", "--dropout", "0.1",
     "--batch-tokens", "600", "--threads", "1", "--seed", "3", "--log-every", "1", "--valid-every", "10",
-    "--patience", "50", "-q",
-]  # fmt: skip
+    "--patience", "50", "--kernels", "fast", "-q",
+]  # fmt: skip  (kernels pinned: two runs compared line by line must not time their own kernel choice)
 TIMING = ("elapsed", "tgt_tokens_per_s")
 
 
