@@ -19,6 +19,7 @@ Prints one JSON line per model, in the format of ../shared/bench/peers/run.sh, a
 WORK/results.jsonl.
 
 usage: bench/train_speed.py [--budget 300] [--models a,a-bf16,b,b-bf16] [--translate a] [--work DIR]
+                           [--isa native|avx512_core_bf16|avx512_core|avx2]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import machine  # bench/machine.py
+from machine import ISA_LEVELS, machine, set_isa  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "bible-es-en"
@@ -143,7 +144,14 @@ def main() -> None:
     parser.add_argument("--models", default="a,a-bf16,b,b-bf16")
     parser.add_argument("--translate", default="a", help="models whose dev translation is timed too")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "train_speed")
+    parser.add_argument(
+        "--isa",
+        choices=sorted(ISA_LEVELS),
+        default="native",
+        help="instruction sets oneDNN, MKL and ATen may use",
+    )
     args = parser.parse_args()
+    set_isa(args.isa, ENV)
     if not CORPUS.exists():
         sys.exit(f"train_speed: {CORPUS} is absent; the benchmark needs the shared bible-es-en corpus")
     args.work.mkdir(parents=True, exist_ok=True)

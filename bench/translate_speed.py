@@ -10,6 +10,7 @@ Needs a model trained on the benchmark work: by default the run that bench/train
 Prints one JSON object and writes it to WORK/translate_speed.json.
 
 usage: bench/translate_speed.py [--model bench/out/train_speed/run-a] [--work bench/out/translate_speed]
+                               [--isa native|avx512_core_bf16|avx512_core|avx2]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import machine  # bench/machine.py
+from machine import ISA_LEVELS, machine, set_isa  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "bible-es-en"
@@ -54,7 +55,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "translate_speed")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precisions", default="none,int8,bf16", help="--quantize values to time")
+    parser.add_argument(
+        "--isa",
+        choices=sorted(ISA_LEVELS),
+        default="native",
+        help="instruction sets oneDNN, MKL and ATen may use",
+    )
     args = parser.parse_args()
+    set_isa(args.isa, ENV)
     if not CORPUS.exists() or not args.model.exists():
         sys.exit(
             f"translate_speed: needs {CORPUS} and a trained model at {args.model} (bench/train_speed.py)"

@@ -71,3 +71,48 @@ def test_timing_leaves_no_trace(data_dir: Path, tmp_path: Path, monkeypatch: pyt
     assert kernels_of(timed)["gru"] == "scan"
     a, b = checkpoint.load(timed, "last")["model"], checkpoint.load(fixed, "last")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("faster", ["bf16", "fp32"])
+def test_bf16_is_taken_only_when_it_times_faster(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    faster: str,
+) -> None:
+    import nmt_cli.training.session as session_module
+
+    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
+    real = autotune._best_time
+
+    def verdict(model: Any, kernels: dict[str, Any], work: Any) -> float:
+        real(model, kernels, work)
+        return 1.0 if kernels.get("precision", faster) == faster else 2.0
+
+    monkeypatch.setattr(autotune, "_best_time", verdict)
+    run = train_tiny(data_dir, tmp_path / "run", steps=2, valid_every=2, kernels="auto", bf16=True)
+    config = json.loads((run / "config.json").read_text())
+    assert config["kernels"]["precision"] == faster
+    assert config["precision"] == {"bf16_asked": True, "bf16": faster == "bf16"}
+    assert ("training in fp32" in capsys.readouterr().err) == (faster == "fp32")
+    if faster == "fp32":  # the very fp32 run
+        plain = train_tiny(data_dir, tmp_path / "plain", steps=2, valid_every=2, kernels="fast")
+        a, b = checkpoint.load(run, "last")["model"], checkpoint.load(plain, "last")["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    # Resumed, the run keeps its precision whatever a new timing says.
+    monkeypatch.setattr(autotune, "_best_time", lambda *args: 1.0)
+    train_tiny(data_dir, run, steps=4, valid_every=2, kernels="auto", bf16=True)
+    assert checkpoint.load(run, "last")["run_state"]["kernels"]["precision"] == faster
+    assert json.loads((run / "config.json").read_text())["precision"]["bf16"] == (faster == "bf16")
+
+
+def test_bf16_with_fixed_kernels_is_kept_untimed(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nmt_cli.training.session as session_module
+
+    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
+    run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="fast", bf16=True)
+    config = json.loads((run / "config.json").read_text())
+    assert "precision" not in config["kernels"] and config["precision"]["bf16"] is True

@@ -4,7 +4,10 @@ the run's own first batch (forward and backward, as cuDNN's benchmark mode does)
 Candidates (each pair gives equal values and gradients up to rounding: tests/test_kernels.py):
   ``gru``        the hand-written GRU scan (kernels/gru.py) or torch's ``nn.GRU`` (packed in the
                  encoder), for the encoder and the post-attention decoder;
-  ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line.
+  ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line;
+  ``precision``  with ``--bf16`` on a CPU with bf16 units: bf16 autocast or fp32, timed first (with
+                 the fast kernels), taken only when faster: a CPU with AVX512-BF16 but no AMX can be
+                 slower in bf16 than in fp32 on this model's small products.
 The choice is made once per run, by rank 0 (broadcast to the others), said once on stderr, kept in
 the run state (so a resume runs the same kernels, bit for bit) and in config.json with the timings.
 The plain twin is taken only when ``MARGIN`` times faster. Timing leaves no trace: RNG states,
@@ -31,12 +34,13 @@ REPEATS = 3  # timed passes per candidate (after one untimed warm-up pass); the 
 # The plain twin must win clearly: two runs of one setting on one machine should choose alike (the
 # kernels round differently), so timing noise must not flip a close call.
 MARGIN = 1.2
-PLAIN = {"gru": "nn.GRU", "attention": "plain"}
-FAST = {"gru": "scan", "attention": "blocked"}
+PLAIN = {"gru": "nn.GRU", "attention": "plain", "precision": "fp32"}
+FAST = {"gru": "scan", "attention": "blocked", "precision": "bf16"}
 
 
 def apply(model: Seq2Seq, kernels: dict[str, Any]) -> None:
-    """Set the model's kernel switches to ``kernels`` (missing names: the fast kernel)."""
+    """Set the model's kernel switches to ``kernels`` (missing names: the fast kernel; ``precision``
+    is the session's, not the model's)."""
     scan = kernels.get("gru", FAST["gru"]) == FAST["gru"]
     model.encoder.scan = scan
     if hasattr(model.decoder, "scan"):
@@ -60,12 +64,12 @@ def choose(session: Session, quiet: bool) -> dict[str, Any]:
             state.kernels = {name: table[name] for name in candidates(session.model)}
         elif session.device.type == "cpu" and session.job.main:
             state.kernels = _timed(session)
-            if not quiet:
-                display.info(describe(state.kernels))
+            _say(state.kernels, quiet)
         elif session.device.type != "cpu":
             state.kernels = {name: FAST[name] for name in candidates(session.model)}
         state.kernels = distributed.broadcast(state.kernels, session.job)
     apply(session.model, state.kernels)
+    session.bf16 = session.bf16 and state.kernels.get("precision", "bf16") == "bf16"
     return state.kernels
 
 
@@ -76,20 +80,41 @@ def describe(kernels: dict[str, Any]) -> str:
     return "kernels timed on the first batch (forward + backward): " + "; ".join(parts)
 
 
+def _say(kernels: dict[str, Any], quiet: bool) -> None:
+    """The timed choice once on stderr; a warning (even with -q) when --bf16 loses to fp32."""
+    if not quiet:
+        display.info(describe(kernels))
+    if kernels.get("precision") == "fp32":
+        bf16_ms, fp32_ms = kernels["timed_ms"]["precision"]
+        display.warn(
+            f"--bf16: a first-batch pass took {bf16_ms:.0f} ms in bf16 against {fp32_ms:.0f} ms in fp32 "
+            f"here ({bf16_ms / fp32_ms:.2f}x); training in fp32 (--kernels fast keeps bf16 untimed)"
+        )
+
+
 def _timed(session: Session) -> dict[str, Any]:
     model, split = session.model, session.train_split
     batch = collate(split, session.epoch_batches(session.state.epoch)[0]).to(session.device)
     loss = LossModule(model, session.cfg.label_smoothing)
     rng = torch.get_rng_state()
 
+    bf16 = session.bf16
+
     def one_pass() -> None:
-        with torch.autocast(session.device.type, dtype=torch.bfloat16, enabled=session.bf16):
+        with torch.autocast(session.device.type, dtype=torch.bfloat16, enabled=bf16):
             total, _ = loss(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
         total.backward()
 
     chosen: dict[str, Any] = {"timed_ms": {}}
     model.train()
     try:
+        if bf16:  # bf16 only when faster, measured with the fast kernels
+            half = _best_time(model, {"precision": "bf16"}, one_pass)
+            bf16 = False
+            full = _best_time(model, {"precision": "fp32"}, one_pass)
+            bf16 = half < full
+            chosen["precision"] = "bf16" if bf16 else "fp32"
+            chosen["timed_ms"]["precision"] = [round(half * 1e3, 1), round(full * 1e3, 1)]
         for name in candidates(model):
             fast = _best_time(model, {name: FAST[name]}, one_pass)
             plain = _best_time(model, {name: PLAIN[name]}, one_pass)

@@ -61,7 +61,8 @@ class Session:
     schedule: LrSchedule
     state: RunState
     metrics: MetricsLog
-    bf16: bool = False  # bf16 autocast in effect: --bf16 where the CPU (or GPU) has bf16 units
+    bf16: bool = False  # bf16 autocast in effect: --bf16 where the CPU (or GPU) has bf16 units and, on
+    # a CPU, bf16 timed faster than fp32 (training/autotune.py)
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches of ``epoch`` (index arrays into the training split), in order."""
