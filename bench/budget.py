@@ -14,7 +14,7 @@ Markdown table (corpus x setting, dev BLEU / chrF, updates).
 Corpora (../shared/corpora): bible (es->en), tatoeba (en->es, first --max-train lines), multi30k
 (de->en). Settings: see SETTINGS (``old``: the defaults before budgeted schedules).
 
-usage: bench/budget.py [--budget 10m] [--corpora bible,tatoeba,multi30k] [--settings old,linear,...]
+usage: bench/budget.py [--budget 10m] [--corpora bible,tatoeba,multi30k] [--settings old,new,...]
                        [--work DIR] [--vocab-size 8000] [--max-train 30000]
 """
 
@@ -39,12 +39,15 @@ CORPORA = {  # name: (folder, source, target)
 MODEL_A = ["--attention", "post", "--emb", "256", "--enc-hidden", "256", "--dec-hidden", "512",
            "--attn-dim", "512", "--threads", "2", "--valid-every", "500"]  # fmt: skip
 SETTINGS = {
-    "old": [],
-    "linear": ["--schedule", "linear", "--warmup", "200"],
-    "cosine": ["--schedule", "cosine", "--warmup", "200"],
-    "linear-finish": ["--schedule", "linear", "--warmup", "200", "--tune-alpha"],
-    "linear-ls": ["--schedule", "linear", "--warmup", "200", "--label-smoothing", "0.1"],
-    "linear-lr2": ["--schedule", "linear", "--warmup", "200", "--lr", "2e-3"],
+    # the defaults before budgeted schedules: a constant 1e-3, halved when dev stops improving
+    "old": ["--schedule", "plateau", "--lr", "1e-3"],
+    # the defaults since: with --max-time (or --max-steps), linear decay from 2e-3 to 0 at the limit
+    "new": [],
+    "linear-1e-3": ["--schedule", "linear", "--lr", "1e-3"],
+    "cosine": ["--schedule", "cosine"],
+    "new-warmup": ["--warmup", "200"],
+    "new-finish": ["--tune-alpha", "--average-last", "3"],
+    "new-ls": ["--label-smoothing", "0.1"],
 }
 
 
@@ -110,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--budget", default="10m", help="training time per run (nmt train --max-time)")
     parser.add_argument("--corpora", default="bible,tatoeba,multi30k")
-    parser.add_argument("--settings", default="old,linear")
+    parser.add_argument("--settings", default="old,new")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "budget")
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--max-train", type=int, default=30000, help="training pairs taken from each corpus")

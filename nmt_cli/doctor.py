@@ -92,7 +92,9 @@ def kernel_choices() -> dict[str, str]:
         "device": devices.describe(device, "none"),
         "gru": "cuDNN (torch's nn.GRU)" if on_gpu else "scan (kernels/gru.py) or nn.GRU, timed per run",
         "attention_scores": "blocked (kernels/additive.py) or plain, timed per run (train --kernels auto)",
-        "bf16": "bf16 units" if bf16_units else "no bf16 units (or capped): emulated, slower than fp32",
+        "bf16": "bf16 units: train --bf16 timed against fp32 on the first batch"
+        if bf16_units
+        else "no bf16 units (or capped): emulated, slower than fp32; train --bf16 trains fp32",
         "int8": "oneDNN (VNNI or AMX)" if cpu_has_vnni() else "torch._int_mm (no VNNI: oneDNN saturates)",
     }
 

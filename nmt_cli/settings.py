@@ -215,6 +215,24 @@ class ModelSettings:
 # ---------------------------------------------------------------------------------------------- train
 
 
+# The defaults a run gets from its limit (bench/budget.py, the README's budget table): given
+# --max-steps or --max-time, a new run decays linearly from 2e-3 to 0 exactly at the limit, which beat
+# a constant 1e-3 with plateau halving on the Bible and Multi30k; without a limit (early stopping
+# ends the run) and when fine-tuning (--init-from), it keeps 1e-3 with plateau halving.
+DEFAULT_LR = 1e-3
+BUDGET_LR = 2e-3
+
+
+def resolve_budget(cfg: TrainSettings) -> None:
+    """Fill in the ``auto`` schedule and the lr left unset (on the frozen settings, at construction)."""
+    limited = bool(cfg.max_steps or cfg.max_seconds)
+    if cfg.schedule == "auto":
+        object.__setattr__(cfg, "schedule", "linear" if limited and not cfg.init_from else "plateau")
+    budgeted = cfg.schedule in ("linear", "cosine")
+    if cfg.lr is None:
+        object.__setattr__(cfg, "lr", BUDGET_LR if budgeted else DEFAULT_LR)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation, validation and stopping."""
@@ -222,9 +240,9 @@ class TrainSettings:
     batch_tokens: int = 2000
     accum: int = 1
     optimizer: Optimizer = "adam"
-    lr: float = 1e-3
+    lr: float | None = None  # None: BUDGET_LR under linear or cosine, else DEFAULT_LR (resolve_budget)
     warmup: int = 0
-    schedule: Schedule = "plateau"
+    schedule: Schedule = "auto"  # auto: linear with --max-steps or --max-time (not --init-from), else plateau
     min_lr: float = 0.0  # where linear and cosine end, at --max-steps or --max-time
     label_smoothing: float = 0.0
     clip: float = 1.0
@@ -249,13 +267,14 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        resolve_budget(self)
         check_minimums(
             self,
             {"batch_tokens": 1, "accum": 1, "valid_every": 1, "log_every": 1, "keep_last": 1, "lr": 0.0,
              "warmup": 0, "clip": 0.0, "max_steps": 0, "max_epochs": 0, "max_seconds": 0.0, "save_every": 0,
              "patience": 0, "threads": 0, "max_nan_skips": 0, "average_last": 0},
         )  # fmt: skip
-        if not self.lr > 0.0:
+        if not self.peak_lr > 0.0:
             raise UsageError(f"--lr must be positive, not {self.lr!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError("--label-smoothing must be in [0, 1)")
@@ -265,10 +284,14 @@ class TrainSettings:
             )
         if self.average_last > self.keep_last:
             k = self.average_last
-            k = self.average_last
             raise UsageError(f"--average-last {k} needs --keep-last {k} or more")
-        if not 0.0 <= self.min_lr < self.lr:
+        if not 0.0 <= self.min_lr < self.peak_lr:
             raise UsageError(f"--min-lr must be at least 0 and below --lr {self.lr}, not {self.min_lr!r}")
+
+    @property
+    def peak_lr(self) -> float:
+        """--lr as resolved (never None after construction)."""
+        return self.lr if self.lr is not None else DEFAULT_LR
 
     # Keys that may change on resume without changing the run (stopping limits, speed knobs).
     RESUMABLE_CHANGES = (

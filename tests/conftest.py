@@ -15,7 +15,11 @@ from nmt_cli.settings import ModelSettings, PrepareSettings, SourceSettings, Tra
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TINY_MODEL = dict(emb=32, enc_hidden=32, dec_hidden=48, attn_dim=24, dropout=0.1)
-TINY_TRAIN = dict(batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1, kernels="fast")
+# The fixtures' tiny runs keep the schedule they were written for (a constant 1e-3, plateau halving),
+# whatever --max-steps makes the auto schedule choose (tests/test_schedule.py covers that).
+TINY_TRAIN = dict(
+    batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1, kernels="fast", schedule="plateau"
+)
 
 
 def run_nmt(

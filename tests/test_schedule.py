@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from test_checkpoint import losses, train
+from conftest import run_nmt
+from test_checkpoint import TRAIN, losses, train
 
 from nmt_cli import checkpoint
 from nmt_cli.errors import UsageError
@@ -66,3 +68,36 @@ def test_linear_schedule_ends_at_the_floor_and_resumes_exactly(data_dir: Path, t
     assert last["optimizer"]["param_groups"][0]["lr"] == 0.0  # the floor, at --max-steps
     wa, wb = last["model"], checkpoint.load(resumed, "last")["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_the_auto_schedule_plans_for_a_limit_and_keeps_plateau_without_one() -> None:
+    plain = TrainSettings()
+    assert (plain.schedule, plain.lr) == ("plateau", 1e-3)
+    steps = TrainSettings(max_steps=1000)
+    assert (steps.schedule, steps.lr, steps.warmup) == ("linear", 2e-3, 0)
+    timed = TrainSettings(max_seconds=600.0)
+    assert (timed.schedule, timed.lr) == ("linear", 2e-3)
+    tuned = TrainSettings(max_steps=5000, init_from="run")  # fine-tuning keeps its own habits
+    assert (tuned.schedule, tuned.lr) == ("plateau", 1e-3)
+    assert TrainSettings(schedule="cosine", max_steps=5000).lr == 2e-3
+    assert TrainSettings(schedule="constant", max_steps=5000).lr == 1e-3
+    given = TrainSettings(max_steps=1000, lr=5e-4)
+    assert (given.schedule, given.lr) == ("linear", 5e-4)
+    assert (
+        TrainSettings(max_epochs=3).schedule == "plateau"
+    )  # epochs are no budget: early stopping may end it
+
+
+def test_a_run_records_its_resolved_schedule_and_a_resume_keeps_it(data_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert train(data_dir, run, 20).returncode == 0
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert (config["schedule"], config["lr"]) == ("linear", 2e-3)
+    assert checkpoint.load(run, "last")["optimizer"]["param_groups"][0]["lr"] == 0.0  # the floor at the limit
+    old = tmp_path / "old"  # a run without a budget: plateau, and a later limit does not change that
+    proc = run_nmt("train", str(data_dir), "--out", str(old), "--max-epochs", "1", *TRAIN)
+    assert proc.returncode == 0, proc.stderr.decode()
+    more = run_nmt("train", str(data_dir), "--out", str(old), "--max-steps", "40", "--max-epochs", "0", "-q")
+    assert more.returncode == 0, more.stderr.decode()
+    resumed = json.loads((old / "config.json").read_text())["train"]
+    assert (resumed["schedule"], resumed["lr"], resumed["max_steps"]) == ("plateau", 1e-3, 40)

@@ -131,14 +131,24 @@ Accum = Annotated[
     int, typer.Option("--accum", help="Batches per update (gradient accumulation).", rich_help_panel=OPTIM)
 ]
 Opt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM)]
-Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=OPTIM)]
+Lr = Annotated[
+    float | None,
+    typer.Option(
+        "--lr",
+        help="Peak learning rate [default: 2e-3 under a linear or cosine schedule, else 1e-3].",
+        rich_help_panel=OPTIM,
+        show_default=False,
+    ),
+]
 Warmup = Annotated[int, typer.Option("--warmup", help="Linear warm-up updates.", rich_help_panel=OPTIM)]
 Sched = Annotated[
     Schedule,
     typer.Option(
         "--schedule",
         help="Learning rate after warm-up: plateau halves it when dev stops improving; linear and "
-        "cosine decay it to --min-lr exactly at --max-steps or --max-time (whichever comes first).",
+        "cosine decay it to --min-lr exactly at --max-steps or --max-time (whichever comes first); "
+        "auto: linear when a new run is given --max-steps or --max-time (not with --init-from), "
+        "else plateau.",
         rich_help_panel=OPTIM,
     ),
 ]
@@ -332,9 +342,9 @@ def train(
     batch_tokens: BatchTokens = 2000,
     accum: Accum = 1,
     optimizer: Opt = "adam",
-    lr: Lr = 1e-3,
+    lr: Lr = None,
     warmup: Warmup = 0,
-    schedule: Sched = "plateau",
+    schedule: Sched = "auto",
     min_lr: MinLr = 0.0,
     label_smoothing: Smoothing = 0.0,
     clip: Clip = 1.0,
@@ -366,13 +376,21 @@ def train(
     sources = {n: str(ctx.get_parameter_source(n)) for n in ctx.params}
     given["explicit"] = {n for n, s in sources.items() if s.endswith(("COMMANDLINE", "DEFAULT_MAP"))}
     if dump_config is not None:
-        from nmt_cli.cli.config import dump
-
-        given["max_time"] = f"{given['max_time']:g}s"
         order = [str(p.name) for p in ctx.command.params]
-        run(lambda: dump(given, order, dump_config, skip=("json_out", "quiet", "force", "tensorboard")))
+        run(lambda: _dump(given, order, dump_config))
         return
     run(lambda: _train(given))
+
+
+def _dump(given: dict[str, object], order: list[str], where: str) -> None:
+    """--dump-config: the options as resolved (the auto schedule and lr included)."""
+    from nmt_cli.cli.config import dump
+    from nmt_cli.settings import TrainSettings, build
+
+    resolved = build(TrainSettings, given, max_seconds=given["max_time"])
+    given = {**given, "lr": resolved.lr, "schedule": resolved.schedule}
+    given["max_time"] = f"{given['max_time']:g}s"
+    dump(given, order, where, skip=("json_out", "quiet", "force", "tensorboard"))
 
 
 def _train(given: dict[str, object]) -> None:

@@ -33,14 +33,14 @@ class LrSchedule:
         """Learning rate for update number ``step`` (1-based), ``elapsed`` seconds into training."""
         cfg = self.cfg
         if cfg.warmup and step <= cfg.warmup:
-            return cfg.lr * step / cfg.warmup
+            return cfg.peak_lr * step / cfg.warmup
         if cfg.schedule == "rsqrt":
-            return cfg.lr * math.sqrt(max(cfg.warmup, 1) / step)
+            return cfg.peak_lr * math.sqrt(max(cfg.warmup, 1) / step)
         if cfg.schedule in ("linear", "cosine"):
             done = self.budget_used(step, elapsed)
             left = 1.0 - done if cfg.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
-            return cfg.min_lr + (cfg.lr - cfg.min_lr) * left
-        return cfg.lr * self.scale
+            return cfg.min_lr + (cfg.peak_lr - cfg.min_lr) * left
+        return cfg.peak_lr * self.scale
 
     def budget_used(self, step: int, elapsed: float) -> float:
         """Fraction (0-1) of the run's budget after warm-up: of its updates, of its seconds, or the larger."""

@@ -141,7 +141,7 @@ def open_session(
     model.to(device)
     loss_module = distributed.wrap(LossModule(model, cfg.label_smoothing), device, job)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=cfg.lr, fused=True)
+    optimizer = opt_cls(model.parameters(), lr=cfg.peak_lr, fused=True)
     metrics = MetricsLog(run / "metrics.jsonl", enabled=job.main)
     session = Session(
         data, run, cfg, model_cfg, job, device, tok, train_split, model, loss_module, optimizer,

@@ -21,11 +21,13 @@ from conftest import ROOT, run_nmt
 from nmt_cli import checkpoint, record
 from nmt_cli.errors import CheckpointError, UsageError
 
-# Kernels pinned: two runs compared line by line must not time their own kernel choice.
+# Kernels pinned: two runs compared line by line must not time their own kernel choice. The plateau
+# schedule pinned: a run stopped at 45 updates and continued to 120 is the straight run of 120 only
+# when its schedule does not plan for its limit (as the auto schedule does).
 TINY = [
     "--emb", "32", "--enc-hidden", "32", "--dec-hidden", "48", "--attn-dim", "24", "--dropout", "0.1",
     "--batch-tokens", "600", "--threads", "1", "--seed", "3", "--log-every", "1", "--valid-every", "10",
-    "--patience", "50", "--kernels", "fast", "-q",
+    "--patience", "50", "--kernels", "fast", "--schedule", "plateau", "-q",
 ]  # fmt: skip
 TIMING = ("elapsed", "tgt_tokens_per_s")
 
