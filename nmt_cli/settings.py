@@ -225,10 +225,11 @@ BUDGET_LR = 2e-3
 
 def resolve_budget(cfg: TrainSettings) -> None:
     """Fill in the ``auto`` schedule and the lr left unset (on the frozen settings, at construction)."""
-    limited = bool(cfg.max_steps or cfg.max_seconds)
+    new = not cfg.init_from  # fine-tuning starts from trained weights: not the rate to start from scratch
     if cfg.schedule == "auto":
-        object.__setattr__(cfg, "schedule", "linear" if limited and not cfg.init_from else "plateau")
-    budgeted = cfg.schedule in ("linear", "cosine")
+        limited = bool(cfg.max_steps or cfg.max_seconds)
+        object.__setattr__(cfg, "schedule", "linear" if limited and new else "plateau")
+    budgeted = cfg.schedule in ("linear", "cosine") and new
     if cfg.lr is None:
         object.__setattr__(cfg, "lr", BUDGET_LR if budgeted else DEFAULT_LR)
 
@@ -240,7 +241,7 @@ class TrainSettings:
     batch_tokens: int = 2000
     accum: int = 1
     optimizer: Optimizer = "adam"
-    lr: float | None = None  # None: BUDGET_LR under linear or cosine, else DEFAULT_LR (resolve_budget)
+    lr: float | None = None  # None: BUDGET_LR under linear or cosine from scratch, else DEFAULT_LR
     warmup: int = 0
     schedule: Schedule = "auto"  # auto: linear with --max-steps or --max-time (not --init-from), else plateau
     min_lr: float = 0.0  # where linear and cosine end, at --max-steps or --max-time

@@ -79,6 +79,7 @@ def test_the_auto_schedule_plans_for_a_limit_and_keeps_plateau_without_one() -> 
     assert (timed.schedule, timed.lr) == ("linear", 2e-3)
     tuned = TrainSettings(max_steps=5000, init_from="run")  # fine-tuning keeps its own habits
     assert (tuned.schedule, tuned.lr) == ("plateau", 1e-3)
+    assert TrainSettings(schedule="linear", max_steps=5000, init_from="run").lr == 1e-3
     assert TrainSettings(schedule="cosine", max_steps=5000).lr == 2e-3
     assert TrainSettings(schedule="constant", max_steps=5000).lr == 1e-3
     given = TrainSettings(max_steps=1000, lr=5e-4)

@@ -135,7 +135,7 @@ Lr = Annotated[
     float | None,
     typer.Option(
         "--lr",
-        help="Peak learning rate [default: 2e-3 under a linear or cosine schedule, else 1e-3].",
+        help="Peak learning rate [default: 2e-3 under a linear or cosine schedule from scratch, else 1e-3].",
         rich_help_panel=OPTIM,
         show_default=False,
     ),
