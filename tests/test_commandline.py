@@ -357,3 +357,22 @@ def test_a_filesystem_that_cannot_lock_is_a_one_line_error(
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("this filesystem cannot lock files; use a local disk")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_train_json_best_is_what_best_pt_holds_the_stop_validation_included(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Stopped between validations, the stop-time validation can become best.pt: --json says so."""
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_MODEL.items()]
+    proc = run_nmt(
+        "train", str(data_dir), "--out", str(tmp_path / "run"), *sizes, "--max-steps", "15",
+        "--valid-every", "10", "--valid-metric", "loss", "--batch-tokens", "600", "--threads", "1",
+        "--kernels", "fast", "--json", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads(proc.stdout)
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    validations = [r for r in records if "dev_loss" in r]
+    assert [r["step"] for r in validations] == [10, 15] and validations[1].get("stop")
+    assert validations[1]["best"]  # the dev loss still falls steeply this early
+    assert summary["best"] == {"step": 15, "score": validations[1]["dev_loss"]}

@@ -79,8 +79,10 @@ def _tensorboard(session: Session, logdir: Path | None) -> Iterator[None]:
 def summary(
     session: Session, state: RunState, validations: list[dict[str, Any]], reason: str
 ) -> dict[str, Any]:
-    """What ``train --json`` prints: where the run stands and why it stopped."""
-    best = [v for v in state.history if v.get("best")]
+    """What ``train --json`` prints: where the run stands and why it stopped (``best``: what best.pt
+    holds, the validation at the stop included when it beat the others)."""
+    best = [v for v in validations if v.get("best")]
+    metric = session.cfg.valid_metric
     return {
         "run": str(session.run_dir),
         "data": str(session.data.path),
@@ -89,7 +91,9 @@ def summary(
         "elapsed": round(state.elapsed, 1),
         "stopped_by": reason,
         "valid_metric": session.cfg.valid_metric,
-        "best": {"step": best[-1]["step"], "score": state.best_score} if best else None,
+        "best": {"step": best[-1]["step"], "score": best[-1]["dev_loss" if metric == "loss" else metric]}
+        if best
+        else None,
         "last_validation": validations[-1] if validations else None,
         "checkpoints": {
             name: str(session.run_dir / f"{name}.pt")
