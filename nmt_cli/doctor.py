@@ -95,7 +95,9 @@ def kernel_choices() -> dict[str, str]:
         "bf16": "bf16 units: train --bf16 timed against fp32 on the first batch"
         if bf16_units
         else "no bf16 units (or capped): emulated, slower than fp32; train --bf16 trains fp32",
-        "int8": "oneDNN (VNNI or AMX)" if cpu_has_vnni() else "torch._int_mm (no VNNI: oneDNN saturates)",
+        "int8": "oneDNN or torch._int_mm, timed when a model is quantized"
+        if cpu_has_vnni()
+        else "torch._int_mm (no VNNI: oneDNN saturates)",
     }
 
 

@@ -166,3 +166,21 @@ def test_int8_keeps_the_demo_bleu_within_a_third_of_a_point(tmp_path: Path) -> N
                             capture_output=True, text=True, check=True)  # fmt: skip
     int8 = json.loads(scored.stdout)["scores"]["bleu"]["score_exact"]
     assert abs(int8 - fp32) <= 0.3, (fp32, int8)
+
+
+@pytest.mark.parametrize("slow", BACKENDS)
+def test_the_backend_that_multiplies_faster_is_taken(slow: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on an AMD EPYC whose oneDNN int8 linear ran 400x slower than torch._int_mm: timed, not assumed."""
+    if len(BACKENDS) < 2:
+        pytest.skip("one backend on this build or CPU (no oneDNN, or no VNNI): nothing to choose")
+    real = Int8Linear.forward
+
+    def forward(self: Int8Linear, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(100 if self.backend == slow else 0):  # the same result, genuinely slower
+            real(self, x)
+        return real(self, x)
+
+    monkeypatch.setattr(Int8Linear, "forward", forward)
+    model = quantize_int8(small_model(cell="gru", attention="bahdanau"))
+    backends = {m.backend for m in model.modules() if isinstance(m, Int8Linear)}
+    assert backends == {next(b for b in BACKENDS if b != slow)}
