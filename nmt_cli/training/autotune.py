@@ -6,8 +6,8 @@ Candidates (each pair gives equal values and gradients up to rounding: tests/tes
                  encoder), for the encoder and the post-attention decoder;
   ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line;
   ``precision``  with ``--bf16`` on a CPU with bf16 units: bf16 autocast or fp32, timed first (with
-                 the fast kernels), taken only when faster: a CPU with AVX512-BF16 but no AMX can be
-                 slower in bf16 than in fp32 on this model's small products.
+                 the fast kernels), taken only when faster (bf16 units do not promise faster small
+                 products; on a 2-core AMD EPYC with AVX512-BF16 a pass took 541 ms against 848).
 The choice is made once per run, by rank 0 (broadcast to the others), said once on stderr, kept in
 the run state (so a resume runs the same kernels, bit for bit) and in config.json with the timings.
 The plain twin is taken only when ``MARGIN`` times faster. Timing leaves no trace: RNG states,
@@ -98,29 +98,23 @@ def _timed(session: Session) -> dict[str, Any]:
     loss = LossModule(model, session.cfg.label_smoothing)
     rng = torch.get_rng_state()
 
-    bf16 = session.bf16
+    precision = "bf16" if session.bf16 else "fp32"  # the kernels below are timed in the chosen one
 
-    def one_pass() -> None:
-        with torch.autocast(session.device.type, dtype=torch.bfloat16, enabled=bf16):
+    def one_pass(kernels: dict[str, Any]) -> None:
+        half = kernels.get("precision", precision) == "bf16"
+        with torch.autocast(session.device.type, dtype=torch.bfloat16, enabled=half):
             total, _ = loss(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
         total.backward()
 
     chosen: dict[str, Any] = {"timed_ms": {}}
     model.train()
-
-    def precision_pass(kernels: dict[str, Any]) -> None:
-        nonlocal bf16
-        bf16 = kernels["precision"] == "bf16"
-        one_pass()
-
     try:
-        if bf16:  # bf16 only when faster, measured with the fast kernels
-            half, full = _pair(model, "precision", precision_pass)
-            bf16 = half < full
-            chosen["precision"] = "bf16" if bf16 else "fp32"
+        if session.bf16:  # bf16 only when faster, measured with the fast kernels
+            half, full = _pair(model, "precision", one_pass)
+            precision = chosen["precision"] = "bf16" if half < full else "fp32"
             chosen["timed_ms"]["precision"] = [round(half * 1e3, 1), round(full * 1e3, 1)]
         for name in candidates(model):
-            fast, plain = _pair(model, name, lambda kernels: one_pass())
+            fast, plain = _pair(model, name, one_pass)
             chosen[name] = PLAIN[name] if plain * MARGIN < fast else FAST[name]
             chosen["timed_ms"][name] = [round(fast * 1e3, 1), round(plain * 1e3, 1)]
     finally:
