@@ -48,6 +48,8 @@ SETTINGS = {
     "new-warmup": ["--warmup", "200"],
     "new-finish": ["--tune-alpha", "--average-last", "3"],
     "new-ls": ["--label-smoothing", "0.1"],
+    # the new default with bf16 products where --kernels auto times them faster than fp32
+    "new-bf16": ["--bf16"],
 }
 
 
