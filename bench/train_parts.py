@@ -7,6 +7,8 @@ One 2,000-token batch shape (65 sentences x 35 pieces, attention 512), 2 threads
   encoder     kernels.gru.bidirectional vs nn.GRU on packed sequences (biGRU 2 x 256)
   adam        fused vs foreach Adam over 7.6M parameters (the step only)
   tanh        elementwise tanh over (60, 30, 512) in fp32 vs bf16 (why attention scores stay fp32)
+  energy      one search-sized block of attention energies (2^18 numbers, in cache): tanh against
+              sigmoid (why kernels/additive.py computes v·tanh(x) as 2 v·σ(2x) - Σv)
   bf16 shapes a bf16 product (N x 512) @ (512 x 4300) with a new N each call vs the same N again:
               what oneDNN's per-shape kernel compiling costs (why kernels/bf16.py pads row counts)
 Prints one JSON object. Run nothing else meanwhile.
@@ -39,7 +41,7 @@ def ms(fn: Callable[[], object], repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 1)
+    return round(statistics.median(times) * 1000, 2)
 
 
 def attention_pair(repeats: int) -> dict[str, float]:
@@ -93,6 +95,15 @@ def tanh_pair(repeats: int) -> dict[str, float]:
     }
 
 
+def energy_pair(repeats: int) -> dict[str, float]:
+    x = torch.randn(1 << 18) * 2
+    y = torch.empty_like(x)
+    return {
+        "energy_tanh_ms": ms(lambda: torch.tanh(x, out=y), repeats * 20),
+        "energy_sigmoid_ms": ms(lambda: torch.sigmoid(x, out=y), repeats * 20),
+    }
+
+
 def bf16_shapes(repeats: int) -> dict[str, float]:
     w = torch.randn(512, 4300).bfloat16()
     fresh = [torch.randn(1500 + 7 * i, 512).bfloat16() for i in range(repeats)]
@@ -113,7 +124,7 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     result: dict[str, float] = {}
-    for part in (attention_pair, encoder_pair, adam_pair, tanh_pair, bf16_shapes):
+    for part in (attention_pair, encoder_pair, adam_pair, tanh_pair, energy_pair, bf16_shapes):
         result.update(part(args.repeats))
     print(json.dumps(result, sort_keys=True))
 
