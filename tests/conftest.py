@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TINY_MODEL = dict(emb=32, enc_hidden=32, dec_hidden=48, attn_dim=24, dropout=0.1)
 # The fixtures' tiny runs keep the schedule they were written for (a constant 1e-3, plateau halving),
-# whatever --max-steps makes the auto schedule choose (tests/test_schedule.py covers that).
+# whatever --max-steps makes the auto schedule choose (tests/test_schedule.py covers that), and fp32
+# products whatever the CPU (tests/test_autotune.py covers the default's bf16 timing).
 TINY_TRAIN = dict(
-    batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1, kernels="fast", schedule="plateau"
-)
+    batch_tokens=600, valid_every=20, threads=1, seed=3, log_every=1, kernels="fast", schedule="plateau",
+    bf16=False,
+)  # fmt: skip
 
 
 def run_nmt(

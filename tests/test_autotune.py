@@ -107,6 +107,51 @@ def test_bf16_is_taken_only_when_it_times_faster(
     assert json.loads((run / "config.json").read_text())["precision"]["bf16"] == (faster == "bf16")
 
 
+@pytest.mark.parametrize("faster", ["bf16", "fp32"])
+def test_by_default_bf16_is_timed_where_the_cpu_has_bf16_units(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    faster: str,
+) -> None:
+    import nmt_cli.training.session as session_module
+
+    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
+    real = autotune._best_time
+
+    def verdict(model: Any, kernels: dict[str, Any], work: Any) -> float:
+        real(model, kernels, work)
+        return 1.0 if kernels.get("precision", faster) == faster else 2.0
+
+    monkeypatch.setattr(autotune, "_best_time", verdict)
+    run = train_tiny(data_dir, tmp_path / "auto", steps=1, valid_every=1, kernels="auto", bf16=None)
+    config = json.loads((run / "config.json").read_text())
+    assert config["kernels"]["precision"] == faster and set(config["kernels"]["timed_ms"]) == {
+        "precision", "gru", "attention"
+    }  # fmt: skip
+    assert config["precision"] == {"bf16_asked": None, "bf16": faster == "bf16"}
+    assert "training in fp32" not in capsys.readouterr().err  # the default asked for nothing: no warning
+    # --fp32: never timed, never taken; with fixed kernels the default does not try bf16 untimed
+    fp32 = train_tiny(data_dir, tmp_path / "fp32", steps=1, valid_every=1, kernels="auto", bf16=False)
+    assert "precision" not in kernels_of(fp32)["timed_ms"]
+    assert json.loads((fp32 / "config.json").read_text())["precision"] == {"bf16_asked": False, "bf16": False}
+    fixed = train_tiny(data_dir, tmp_path / "fixed", steps=1, valid_every=1, kernels="fast", bf16=None)
+    assert json.loads((fixed / "config.json").read_text())["precision"]["bf16"] is False
+
+
+def test_by_default_a_cpu_without_bf16_units_trains_fp32_untimed_and_quietly(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import nmt_cli.training.session as session_module
+
+    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: False)
+    run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="auto", bf16=None)
+    assert "precision" not in kernels_of(run)["timed_ms"]
+    assert json.loads((run / "config.json").read_text())["precision"] == {"bf16_asked": None, "bf16": False}
+    assert "bf16" not in capsys.readouterr().err
+
+
 def test_bf16_with_fixed_kernels_is_kept_untimed(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

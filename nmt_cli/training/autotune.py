@@ -5,9 +5,10 @@ Candidates (each pair gives equal values and gradients up to rounding: tests/tes
   ``gru``        the hand-written GRU scan (kernels/gru.py) or torch's ``nn.GRU`` (packed in the
                  encoder), for the encoder and the post-attention decoder;
   ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line;
-  ``precision``  with ``--bf16`` on a CPU with bf16 units: bf16 autocast or fp32, timed first (with
-                 the fast kernels), taken only when faster (bf16 units do not promise faster small
-                 products; on a 2-core AMD EPYC with AVX512-BF16 a pass took 541 ms against 848).
+  ``precision``  on a CPU with bf16 units (by default, or with ``--bf16``; never with ``--fp32``):
+                 bf16 autocast or fp32, timed first (with the fast kernels), taken only when faster
+                 (bf16 units do not promise faster small products; on a 2-core AMD EPYC with
+                 AVX512-BF16 a pass took 541 ms against 848).
 The choice is made once per run, by rank 0 (broadcast to the others), said once on stderr, kept in
 the run state (so a resume runs the same kernels, bit for bit) and in config.json with the timings.
 The plain twin is taken only when ``MARGIN`` times faster. Timing leaves no trace: RNG states,
@@ -64,7 +65,7 @@ def choose(session: Session, quiet: bool) -> dict[str, Any]:
             state.kernels = {name: table[name] for name in candidates(session.model)}
         elif session.device.type == "cpu" and session.job.main:
             state.kernels = _timed(session)
-            _say(state.kernels, quiet)
+            _say(state.kernels, quiet, asked_bf16=session.cfg.bf16 is True)
         elif session.device.type != "cpu":
             state.kernels = {name: FAST[name] for name in candidates(session.model)}
         state.kernels = distributed.broadcast(state.kernels, session.job)
@@ -80,11 +81,11 @@ def describe(kernels: dict[str, Any]) -> str:
     return "kernels timed on the first batch (forward + backward): " + "; ".join(parts)
 
 
-def _say(kernels: dict[str, Any], quiet: bool) -> None:
-    """The timed choice once on stderr; a warning (even with -q) when --bf16 loses to fp32."""
+def _say(kernels: dict[str, Any], quiet: bool, asked_bf16: bool) -> None:
+    """The timed choice once on stderr; a warning (even with -q) when an explicit --bf16 loses to fp32."""
     if not quiet:
         display.info(describe(kernels))
-    if kernels.get("precision") == "fp32":
+    if asked_bf16 and kernels.get("precision") == "fp32":
         bf16_ms, fp32_ms = kernels["timed_ms"]["precision"]
         display.warn(
             f"--bf16: a first-batch pass took {bf16_ms:.0f} ms in bf16 against {fp32_ms:.0f} ms in fp32 "

@@ -61,8 +61,8 @@ class Session:
     schedule: LrSchedule
     state: RunState
     metrics: MetricsLog
-    bf16: bool = False  # bf16 autocast in effect: --bf16 where the CPU (or GPU) has bf16 units and, on
-    # a CPU, bf16 timed faster than fp32 (training/autotune.py)
+    bf16: bool = False  # bf16 autocast in effect: --bf16 (or, on a CPU, the default) where the device
+    # has bf16 units and, on a CPU, bf16 timed faster than fp32 (training/autotune.py)
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches of ``epoch`` (index arrays into the training split), in order."""
@@ -117,12 +117,12 @@ def open_session(
     """
     job = distributed.init()
     device = distributed.local_device(_device(cfg), job)
-    bf16 = cfg.bf16 and not _emulated_bf16(device, job.main)
     tok, train_split = data.tokenizer(), data.split("train")
     _check_batches(train_split, cfg, job)
     resumed = _load_resume(run, job, device)
     if resumed is not None and explicit is not None:
         model_cfg, cfg = _run_settings(resumed.model, model_cfg, cfg, explicit)
+    bf16 = _bf16_candidate(cfg, device, job.main)  # (after resuming: the run's own --bf16)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     init = init_from.load(cfg.init_from, tok) if cfg.init_from and resumed is None else None
@@ -366,6 +366,15 @@ def _set_cuda_rng_state(states: list[torch.Tensor], warn: bool) -> None:
         )
     for index, state in enumerate(states[:present]):
         torch.cuda.set_rng_state(state, index)
+
+
+def _bf16_candidate(cfg: TrainSettings, device: torch.device, main: bool) -> bool:
+    """Whether bf16 autocast is tried: ``--bf16`` unless it would be emulated; ``--fp32`` never; by
+    default (auto) on a CPU with bf16 units when the kernels are timed (training/autotune.py then keeps
+    it only if a first-batch pass is faster than in fp32)."""
+    if cfg.bf16 is None:
+        return device.type == "cpu" and cfg.kernels == "auto" and cpu_has_bf16_units()
+    return cfg.bf16 and not _emulated_bf16(device, main)
 
 
 def _emulated_bf16(device: torch.device, main: bool) -> bool:
