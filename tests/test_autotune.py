@@ -161,3 +161,8 @@ def test_bf16_with_fixed_kernels_is_kept_untimed(
     run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="fast", bf16=True)
     config = json.loads((run / "config.json").read_text())
     assert "precision" not in config["kernels"] and config["precision"]["bf16"] is True
+    # Resumed by name (nothing given on the command line: TINY_TRAIN's bf16=False is not explicit),
+    # the run keeps its own --bf16.
+    train_tiny(data_dir, run, steps=2, valid_every=1, kernels="fast")
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["bf16"] is True and config["precision"]["bf16"] is True
