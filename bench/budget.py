@@ -140,6 +140,7 @@ def main() -> None:
                 line = json.dumps(row, sort_keys=True)
                 print(line, flush=True)
                 log.write(line + "\n")
+                log.flush()  # (a run interrupted later keeps the rows done)
     print(table(rows, settings))
 
 
