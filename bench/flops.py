@@ -13,10 +13,15 @@ the fastest fp32 product this machine sustains.
 The elementwise work is left out, so the ceiling is above any reachable speed: a peer's speed times
 a goal factor above the ceiling cannot be reached in fp32 by any implementation of the same model.
 With --peer TGT_PER_S, prints what fraction of the ceiling that speed is and what twice it would need.
+
+With --model RUN (a model a run) the same for translation: the matrix-product FLOPs of translating the
+bible-es-en dev split with greedy and beam 5 search (as `nmt translate`, fp32), per sentence, against
+the fastest fp32 products of decoding's shapes (160 rows: a search batch), and the sentences/s that
+would give if nothing but the products took time (no start-up, no tokenizing, no search bookkeeping).
 Prints one JSON object, with the machine (`nmt doctor --json`). Run nothing else meanwhile.
 
 usage: bench/flops.py [--sentences 65] [--length 31] [--out-vocab 4300] [--repeats 20] [--peer 2047]
-                      [--isa native|avx512_core_bf16|avx512_core|avx2]
+                      [--model RUN] [--isa native|avx512_core_bf16|avx512_core|avx2]
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from machine import ISA_LEVELS, machine, set_isa  # bench/machine.py
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "bible-es-en"
 
 
 def step_flops(sentences: int, length: int, out_vocab: int) -> tuple[int, int]:
@@ -50,6 +58,19 @@ def step_flops(sentences: int, length: int, out_vocab: int) -> tuple[int, int]:
         loss, pieces = loss_module(src, lengths, tgt[:, :-1], tgt[:, 1:])
         loss.backward()
     return counter.get_total_flops(), int(pieces)
+
+
+def decode_flops(model_path: str, beam: int) -> tuple[int, int]:
+    """(matrix-product FLOPs of translating the bible dev split with ``beam``, sentences)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nmt_cli.settings import DecodeSettings
+    from nmt_cli.translate import translate_lines
+
+    lines = (DEV / "dev.es").read_text(encoding="utf-8").splitlines()
+    with FlopCounterMode(display=False) as counter:
+        translate_lines([model_path], lines, DecodeSettings(beam=beam, threads=2))
+    return counter.get_total_flops(), len(lines)
 
 
 def product_gflops(rows: int, out_vocab: int, repeats: int) -> dict[str, float]:
@@ -85,6 +106,7 @@ def main() -> None:
     parser.add_argument("--out-vocab", type=int, default=4300)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--peer", type=float, default=0.0, help="a peer's target pieces/s, same sitting")
+    parser.add_argument("--model", help="a model a run: also count translation's work")
     parser.add_argument("--isa", choices=list(ISA_LEVELS), default="native")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -112,6 +134,13 @@ def main() -> None:
         result["peer_target_pieces_per_s"] = args.peer
         result["peer_fraction_of_ceiling"] = round(args.peer * per_piece / (fastest * 1e9), 2)
         result["twice_peer_needs_gflops"] = round(2 * args.peer * per_piece / 1e9, 1)
+    if args.model:
+        rows = product_gflops(160, args.out_vocab, args.repeats)
+        result["fp32_product_gflops_160_rows"] = rows
+        for beam in (1, 5):
+            work, lines = decode_flops(args.model, beam)
+            result[f"beam{beam}_mflop_per_sentence"] = round(work / lines / 1e6, 1)
+            result[f"beam{beam}_ceiling_sentences_per_s"] = round(max(rows.values()) * 1e9 * lines / work, 1)
     print(json.dumps(result))
 
 
