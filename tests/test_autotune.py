@@ -150,6 +150,10 @@ def test_by_default_a_cpu_without_bf16_units_trains_fp32_untimed_and_quietly(
     assert "precision" not in kernels_of(run)["timed_ms"]
     assert json.loads((run / "config.json").read_text())["precision"] == {"bf16_asked": None, "bf16": False}
     assert "bf16" not in capsys.readouterr().err
+    # Resumed on a CPU that has bf16 units, the run stays fp32: its precision was never timed.
+    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
+    train_tiny(data_dir, run, steps=2, valid_every=1, kernels="auto", bf16=None)
+    assert json.loads((run / "config.json").read_text())["precision"]["bf16"] is False
 
 
 def test_bf16_with_fixed_kernels_is_kept_untimed(

@@ -70,7 +70,10 @@ def choose(session: Session, quiet: bool) -> dict[str, Any]:
             state.kernels = {name: FAST[name] for name in candidates(session.model)}
         state.kernels = distributed.broadcast(state.kernels, session.job)
     apply(session.model, state.kernels)
-    session.bf16 = session.bf16 and state.kernels.get("precision", "bf16") == "bf16"
+    # Untimed, bf16 runs only where asked (--bf16 with fixed kernels); a run whose precision was never
+    # timed (started where the CPU had no bf16 units) keeps fp32 when resumed on one that has them.
+    untimed = "bf16" if session.cfg.bf16 else "fp32"
+    session.bf16 = session.bf16 and state.kernels.get("precision", untimed) == "bf16"
     return state.kernels
 
 
