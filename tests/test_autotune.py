@@ -73,14 +73,9 @@ def test_timing_leaves_no_trace(data_dir: Path, tmp_path: Path, monkeypatch: pyt
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("faster", ["bf16", "fp32"])
-def test_bf16_is_taken_only_when_it_times_faster(
-    data_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    faster: str,
-) -> None:
+def precision_times_faster(monkeypatch: pytest.MonkeyPatch, faster: str) -> None:
+    """A CPU with bf16 units on which ``faster`` ("bf16" or "fp32") wins the precision timing (every
+    candidate still runs, so the timing's work and its traces are real)."""
     import nmt_cli.training.session as session_module
 
     monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
@@ -91,6 +86,17 @@ def test_bf16_is_taken_only_when_it_times_faster(
         return 1.0 if kernels.get("precision", faster) == faster else 2.0
 
     monkeypatch.setattr(autotune, "_best_time", verdict)
+
+
+@pytest.mark.parametrize("faster", ["bf16", "fp32"])
+def test_bf16_is_taken_only_when_it_times_faster(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    faster: str,
+) -> None:
+    precision_times_faster(monkeypatch, faster)
     run = train_tiny(data_dir, tmp_path / "run", steps=2, valid_every=2, kernels="auto", bf16=True)
     config = json.loads((run / "config.json").read_text())
     assert config["kernels"]["precision"] == faster
@@ -115,16 +121,7 @@ def test_by_default_bf16_is_timed_where_the_cpu_has_bf16_units(
     capsys: pytest.CaptureFixture[str],
     faster: str,
 ) -> None:
-    import nmt_cli.training.session as session_module
-
-    monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
-    real = autotune._best_time
-
-    def verdict(model: Any, kernels: dict[str, Any], work: Any) -> float:
-        real(model, kernels, work)
-        return 1.0 if kernels.get("precision", faster) == faster else 2.0
-
-    monkeypatch.setattr(autotune, "_best_time", verdict)
+    precision_times_faster(monkeypatch, faster)
     run = train_tiny(data_dir, tmp_path / "auto", steps=1, valid_every=1, kernels="auto", bf16=None)
     config = json.loads((run / "config.json").read_text())
     assert config["kernels"]["precision"] == faster and set(config["kernels"]["timed_ms"]) == {
