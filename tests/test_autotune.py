@@ -73,9 +73,9 @@ def test_timing_leaves_no_trace(data_dir: Path, tmp_path: Path, monkeypatch: pyt
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def precision_times_faster(monkeypatch: pytest.MonkeyPatch, faster: str) -> None:
-    """A CPU with bf16 units on which ``faster`` ("bf16" or "fp32") wins the precision timing (every
-    candidate still runs, so the timing's work and its traces are real)."""
+def precision_times_faster(monkeypatch: pytest.MonkeyPatch, faster: str, by: float = 2.0) -> None:
+    """A CPU with bf16 units on which ``faster`` ("bf16" or "fp32") wins the precision timing ``by``
+    times (every candidate still runs, so the timing's work and its traces are real)."""
     import nmt_cli.training.session as session_module
 
     monkeypatch.setattr(session_module, "cpu_has_bf16_units", lambda: True)
@@ -83,7 +83,7 @@ def precision_times_faster(monkeypatch: pytest.MonkeyPatch, faster: str) -> None
 
     def verdict(model: Any, kernels: dict[str, Any], work: Any) -> float:
         real(model, kernels, work)
-        return 1.0 if kernels.get("precision", faster) == faster else 2.0
+        return 1.0 if kernels.get("precision", faster) == faster else by
 
     monkeypatch.setattr(autotune, "_best_time", verdict)
 
@@ -135,6 +135,17 @@ def test_by_default_bf16_is_timed_where_the_cpu_has_bf16_units(
     assert json.loads((fp32 / "config.json").read_text())["precision"] == {"bf16_asked": False, "bf16": False}
     fixed = train_tiny(data_dir, tmp_path / "fixed", steps=1, valid_every=1, kernels="fast", bf16=None)
     assert json.loads((fixed / "config.json").read_text())["precision"]["bf16"] is False
+
+
+@pytest.mark.parametrize("asked", [None, True])
+def test_a_near_tie_keeps_fp32_by_default_and_bf16_when_asked(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: bool | None
+) -> None:
+    within_margin = (1 + autotune.BF16_MARGIN) / 2  # bf16 faster, but by less than the margin
+    precision_times_faster(monkeypatch, "bf16", by=within_margin)
+    run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="auto", bf16=asked)
+    assert kernels_of(run)["precision"] == ("bf16" if asked else "fp32")
+    assert json.loads((run / "config.json").read_text())["precision"]["bf16"] is bool(asked)
 
 
 def test_by_default_a_cpu_without_bf16_units_trains_fp32_untimed_and_quietly(

@@ -8,7 +8,9 @@ Candidates (each pair gives equal values and gradients up to rounding: tests/tes
   ``precision``  on a CPU with bf16 units (by default, or with ``--bf16``; never with ``--fp32``):
                  bf16 autocast or fp32, timed first (with the fast kernels), taken only when faster
                  (bf16 units do not promise faster small products; on a 2-core AMD EPYC with
-                 AVX512-BF16 a pass took 541 ms against 848).
+                 AVX512-BF16 a pass took 541 ms against 848); by default only when ``BF16_MARGIN``
+                 times faster (bf16 rounds more, so a near tie keeps fp32), with ``--bf16`` whenever
+                 faster at all.
 The choice is made once per run, by rank 0 (broadcast to the others), said once on stderr, kept in
 the run state (so a resume runs the same kernels, bit for bit) and in config.json with the timings.
 The plain twin is taken only when ``MARGIN`` times faster. Timing leaves no trace: RNG states,
@@ -35,6 +37,9 @@ REPEATS = 3  # timed passes per candidate (after one untimed warm-up pass, in tu
 # The plain twin must win clearly: two runs of one setting on one machine should choose alike (the
 # kernels round differently), so timing noise must not flip a close call.
 MARGIN = 1.2
+# bf16 by default must win clearly too: at a near tie (Multi30k's short batches, 597 against 581 ms a
+# pass on the EPYC) noise would decide the precision of the run; an asked --bf16 needs no margin.
+BF16_MARGIN = 1.1
 PLAIN = {"gru": "nn.GRU", "attention": "plain", "precision": "fp32"}
 FAST = {"gru": "scan", "attention": "blocked", "precision": "bf16"}
 
@@ -115,7 +120,8 @@ def _timed(session: Session) -> dict[str, Any]:
     try:
         if session.bf16:  # bf16 only when faster, measured with the fast kernels
             half, full = _pair(model, "precision", one_pass)
-            precision = chosen["precision"] = "bf16" if half < full else "fp32"
+            margin = 1.0 if session.cfg.bf16 else BF16_MARGIN
+            precision = chosen["precision"] = "bf16" if half * margin < full else "fp32"
             chosen["timed_ms"]["precision"] = [round(half * 1e3, 1), round(full * 1e3, 1)]
         for name in candidates(model):
             fast, plain = _pair(model, name, one_pass)
