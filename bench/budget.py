@@ -12,7 +12,8 @@ machine (`nmt doctor --json`), appends them to WORK/results.jsonl, and at the en
 Markdown table (corpus x setting, dev BLEU / chrF, updates).
 
 Corpora (../shared/corpora): bible (es->en), tatoeba (en->es, first --max-train lines), multi30k
-(de->en). Settings: see SETTINGS (``old``: the defaults before budgeted schedules).
+(de->en). Settings: see SETTINGS (``old``: the defaults before budgeted schedules; ``new-*``: one
+change from the defaults each, the settings of item 3 of the budget issue; VOCAB: their own data).
 
 usage: bench/budget.py [--budget 10m] [--corpora bible,tatoeba,multi30k] [--settings old,new,...]
                        [--work DIR] [--vocab-size 8000] [--max-train 30000]
@@ -51,12 +52,27 @@ SETTINGS = {
     "new-warmup": ["--warmup", "200"],
     "new-finish": ["--tune-alpha", "--average-last", "3"],
     "new-ls": ["--label-smoothing", "0.1"],
+    # the settings of the issue's item 3, each one change from today's defaults
+    "new-batch-4k": ["--batch-tokens", "4000"],  # twice the batch, same peak lr
+    "new-batch-4k-lr-3e-3": ["--batch-tokens", "4000", "--lr", "3e-3"],  # twice the batch, 1.5x the lr
+    "new-dropout-0.1": ["--dropout", "0.1"],
+    "new-dropout-0.3": ["--dropout", "0.3"],
+    "new-tied": ["--tie-embeddings"],  # source, target and output embeddings share one joint vocabulary
+    "new-lstm": ["--cell", "lstm"],
+    "new-bahdanau": ["--attention", "bahdanau"],  # the seed's placement (query s(t-1)), not model a's
+    "new-vocab-4k": [],  # the vocabulary size is the data's: see VOCAB
+    "new-vocab-16k": [],
 }
+# Settings that need their own data: a SentencePiece model of this many pieces (the others share one
+# of --vocab-size pieces).
+VOCAB = {"new-vocab-4k": 4000, "new-vocab-16k": 16000}
 
 
-def prepare(work: Path, name: str, vocab: int, max_train: int) -> Path:
+def prepare(work: Path, name: str, vocab: int, max_train: int, default_vocab: int) -> Path:
+    """The corpus's training pairs and dev set prepared once (per vocabulary size) under WORK."""
     folder, src, tgt = CORPORA[name]
-    corpus, data = SHARED / folder, work / f"data-{name}"
+    suffix = "" if vocab == default_vocab else f"-vocab-{vocab}"
+    corpus, data = SHARED / folder, work / f"data-{name}{suffix}"
     if (data / "manifest.json").exists():
         return data
     train = []
@@ -133,9 +149,10 @@ def main() -> None:
             if not (SHARED / CORPORA[corpus][0]).exists():
                 print(f"budget: {corpus}: {SHARED / CORPORA[corpus][0]} is absent; skipped", file=sys.stderr)
                 continue
-            data = prepare(args.work, corpus, args.vocab_size, args.max_train)
             for setting in settings:
-                row = run_one(args.work, corpus, setting, data, args.budget)
+                vocab = VOCAB.get(setting, args.vocab_size)
+                data = prepare(args.work, corpus, vocab, args.max_train, args.vocab_size)
+                row = run_one(args.work, corpus, setting, data, args.budget) | {"vocab_size": vocab}
                 rows.append(row)
                 line = json.dumps(row, sort_keys=True)
                 print(line, flush=True)
