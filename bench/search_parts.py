@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Where translation's time goes: search of the bible-es-en dev split in-process, by part and by op.
+
+Loads a run as `nmt translate` does, translates the dev sources (after one untimed warm-up batch) and
+prints, for greedy (--beam 1) or beam search:
+  - sentences/s in-process (best of --repeats; the model load and start-up are not counted);
+  - the time inside each part of a search step (the encoder, the decoder step, the output layer with
+    its log-softmax, and the search's own bookkeeping: what is left), from wrappers around them;
+  - with --ops, PyTorch's profiler table of the costliest ops (self CPU time, grouped by input shape).
+Prints the machine first (bench/machine.py). Run nothing else meanwhile.
+
+usage: bench/search_parts.py --model RUN [--beam 1] [--lines 993] [--repeats 2] [--ops 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from machine import machine  # bench/machine.py
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpora" / "bible-es-en"
+
+
+class Parts:
+    """Wall time spent inside wrapped callables, by name (nested parts are counted in both)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+
+        return timed
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--lines", type=int, default=0, help="dev lines to translate (0: all)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--ops", type=int, default=0, help="show the profiler's N costliest ops")
+    parser.add_argument("--quantize", default="none")
+    args = parser.parse_args()
+    machine()
+    torch.set_num_threads(2)
+    from nmt_cli.settings import DecodeSettings
+    from nmt_cli.translate import Translator, load_models
+
+    opts = DecodeSettings(beam=args.beam, quantize=args.quantize)
+    model, tok, device = load_models([str(args.model)], opts)
+    lines = (CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")[:-1]
+    lines = lines[: args.lines] if args.lines else lines
+    translator = Translator(model, tok, opts, device)
+    translator.translate(lines[: translator.batch])  # warm-up: oneDNN/MKL first calls, allocator
+    best = min(_timed(lambda: translator.translate(lines)) for _ in range(args.repeats))
+    speed = f"{best:.2f} s, {len(lines) / best:.1f} sentences/s"
+    print(
+        f"{len(lines)} lines, beam {args.beam}, {args.quantize}: {speed} (in-process, best of {args.repeats})"
+    )
+
+    parts = Parts()
+    from nmt_cli.decoder import Memory, State
+
+    selects = Memory.select, State.select
+    Memory.select = parts.wrap("memory: finished sentences dropped", Memory.select)  # type: ignore[method-assign]
+    State.select = parts.wrap("state: rows picked", State.select)  # type: ignore[method-assign]
+    seq2seq: Any = model
+    seq2seq.encode = parts.wrap("encode", seq2seq.encode)
+    seq2seq.decoder.step = parts.wrap("decoder step", seq2seq.decoder.step)
+    seq2seq.generator.forward = parts.wrap("output layer", seq2seq.generator.forward)
+    log_softmax = torch.log_softmax
+    torch.log_softmax = parts.wrap("log-softmax", log_softmax)  # type: ignore[assignment]
+    whole = _timed(lambda: translator.translate(lines))
+    torch.log_softmax = log_softmax  # type: ignore[assignment]
+    Memory.select, State.select = selects  # type: ignore[method-assign]
+    inside = sum(parts.seconds.values())
+    rest = ("search bookkeeping, tokenizing (the rest)", whole - inside)
+    for name, seconds in [*parts.seconds.items(), rest]:
+        print(f"  {name:44s} {seconds:6.2f} s  {100 * seconds / whole:5.1f}%")
+    if args.ops:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            translator.translate(lines)
+        ops = prof.key_averages(group_by_input_shape=True)
+        print(ops.table(sort_by="self_cpu_time_total", row_limit=args.ops))
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
