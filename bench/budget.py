@@ -57,7 +57,7 @@ SETTINGS = {
     "new-batch-4k-lr-3e-3": ["--batch-tokens", "4000", "--lr", "3e-3"],  # twice the batch, 1.5x the lr
     "new-dropout-0.1": ["--dropout", "0.1"],
     "new-dropout-0.3": ["--dropout", "0.3"],
-    "new-tied": ["--tie-embeddings"],  # source, target and output embeddings share one joint vocabulary
+    "new-tied": ["--tie-embeddings"],  # the output layer is the target embedding (a 256-wide pre-output)
     "new-lstm": ["--cell", "lstm"],
     "new-bahdanau": ["--attention", "bahdanau"],  # the seed's placement (query s(t-1)), not model a's
     "new-vocab-4k": [],  # the vocabulary size is the data's: see VOCAB
