@@ -48,6 +48,26 @@ class Memory:
             gv,
         )
 
+    def cat(self, other: Memory) -> Memory:
+        """This memory's sentences, then ``other``'s (e.g. sentences joining a search), both padded
+        to the longer source (padding is masked: it changes no weight)."""
+        width = max(self.mask.size(1), other.mask.size(1))
+        parts = [self.states, self.keys, self.mask, self.gate_values]
+        joined = [
+            None if a is None or b is None else torch.cat([_pad_source(a, width), _pad_source(b, width)])
+            for a, b in zip(parts, [other.states, other.keys, other.mask, other.gate_values])
+        ]
+        states, keys, mask, gate_values = joined
+        assert states is not None and keys is not None and mask is not None
+        return Memory(states, keys, mask, gate_values)
+
+
+def _pad_source(x: Tensor, width: int) -> Tensor:
+    """x (B, S, ...) -> (B, width, ...), zeros (False for a mask) after position S."""
+    if x.size(1) == width:
+        return x
+    return torch.cat([x, x.new_zeros(x.size(0), width - x.size(1), *x.shape[2:])], dim=1)
+
 
 def attend(attention: BahdanauAttention, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
     """query (R, Q) with R = B·k (k beams per sentence, sentence-major) -> context (R, K), weights (R, S).
@@ -80,6 +100,18 @@ class State:
             None if self.c is None else self.c.index_select(1, index),
             None if self.feed is None else self.feed.index_select(0, index),
         )
+
+    def cat(self, other: State) -> State:
+        """This state's rows, then ``other``'s. A missing input feed (a search's first step) is zeros."""
+        c = None if self.c is None or other.c is None else torch.cat([self.c, other.c], dim=1)
+        feed = None
+        if self.feed is not None or other.feed is not None:
+            like = self.feed if self.feed is not None else other.feed
+            assert like is not None
+            feeds = [f if f is not None else like.new_zeros(n, like.size(1))
+                     for f, n in ((self.feed, self.h.size(1)), (other.feed, other.h.size(1)))]  # fmt: skip
+            feed = torch.cat(feeds)
+        return State(torch.cat([self.h, other.h], dim=1), c, feed)
 
 
 def gru_gates(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:

@@ -26,12 +26,15 @@ from nmt_cli.model import Seq2Seq
 
 @dataclass
 class Joint:
-    """One per-row object (memory or state) per model; ``select`` picks rows in each."""
+    """One per-row object (memory or state) per model; ``select`` picks rows in each, ``cat`` joins."""
 
     parts: tuple[Any, ...]
 
     def select(self, index: Tensor) -> Joint:
         return Joint(tuple(p.select(index) for p in self.parts))
+
+    def cat(self, other: Joint) -> Joint:
+        return Joint(tuple(a.cat(b) for a, b in zip(self.parts, other.parts)))
 
 
 class Ensemble:

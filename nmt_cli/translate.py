@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 import nmt_cli.kernels.bf16 as bf16
 from nmt_cli import alignment, devices, display
@@ -34,7 +35,7 @@ from nmt_cli.ensemble import Ensemble, check_tokenizers
 from nmt_cli.kernels.int8 import quantize_int8
 from nmt_cli.model import Seq2Seq
 from nmt_cli.record import load_model_record, tuned_alpha
-from nmt_cli.search import Hypothesis, StepModel, beam_search, greedy
+from nmt_cli.search import Hypothesis, StepModel, beam_search, greedy_stream
 from nmt_cli.settings import DEFAULT_ALPHA, DecodeSettings
 from nmt_cli.textio import (
     STDIN,
@@ -144,15 +145,31 @@ class Translator:
         display.warn(f"line {lineno}: {size}, longer than --max-src-len {limit}; {action}")
         return parts
 
-    def _search(self, seqs: Sequence[list[int]]) -> list[list[Hypothesis]]:
-        """Source id lists (one batch) -> n-best lists."""
+    def _batch(self, seqs: Sequence[list[int]]) -> tuple[Tensor, Tensor, Tensor]:
+        """Source id lists -> src (B, S) on the device, lengths (B,), output caps (B,) on the device."""
         src, lengths = source_batch(seqs)
         caps = torch.clamp((lengths.float() * self.opts.max_len_ratio).long() + 10, max=self.opts.max_len)
-        src = src.to(self.device)
+        return src.to(self.device), lengths, caps.to(self.device)
+
+    def _search(self, seqs: Sequence[list[int]]) -> list[list[Hypothesis]]:
+        """Source id lists (one batch) -> n-best lists."""
+        src, lengths, caps = self._batch(seqs)
         with devices.autocast(self.device, self.precision):
-            if self.opts.beam == 1:
-                return [[h] for h in greedy(self.model, src, lengths, caps, self.alpha)]
             return beam_search(self.model, src, lengths, caps, self.opts.beam, self.alpha, self.opts.nbest)
+
+    def _greedy(self, seqs: Sequence[list[int]]) -> list[list[Hypothesis]]:
+        """Source id lists (sorted by length) -> one hypothesis each: ``batch`` rows at a time, waiting
+        sentences joining as others end (search.greedy_stream)."""
+        taken = 0
+
+        def source(n: int) -> tuple[Tensor, Tensor, Tensor] | None:
+            nonlocal taken
+            group = seqs[taken : taken + n]
+            taken += len(group)
+            return self._batch(group) if group else None
+
+        with devices.autocast(self.device, self.precision):
+            return [[h] for h in greedy_stream(self.model, source, self.batch, self.alpha)]
 
     def translate(
         self, lines: Sequence[str], first_lineno: int = 1, cut: Collection[int] = ()
@@ -173,11 +190,13 @@ class Translator:
             parts = self._segments(res.lineno, ids, too_long[k])
             segments += [(k, part, seg) for part, seg in enumerate(parts)]
         segments.sort(key=lambda s: len(s[2]))
-        found: dict[tuple[int, int], list[Hypothesis]] = {}
-        for start in range(0, len(segments), self.batch):
-            group = segments[start : start + self.batch]
-            for (k, part, _), nbest in zip(group, self._search([g[2] for g in group])):
-                found[(k, part)] = nbest
+        seqs = [seg for _, _, seg in segments]
+        if self.opts.beam == 1:
+            searched = self._greedy(seqs)
+        else:
+            batches = range(0, len(seqs), self.batch)
+            searched = [nbest for i in batches for nbest in self._search(seqs[i : i + self.batch])]
+        found = {(k, part): nbest for (k, part, _), nbest in zip(segments, searched, strict=True)}
         n_parts = Counter(k for k, _, _ in segments)
         for k, res in enumerate(todo):
             self._finish(res, [found[(k, p)] for p in range(n_parts[k])])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nmt_cli.attention import BahdanauAttention, masked_softmax
-from nmt_cli.decoder import Memory, attend, gru_gates
+from nmt_cli.decoder import Memory, State, attend, gru_gates
 from nmt_cli.model import Seq2Seq, init_weights
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import BOS_ID, PAD_ID
@@ -187,3 +187,21 @@ def test_restricted_output_vocabulary_maps_positions_and_ids() -> None:
     pos = m.generator.to_positions(torch.tensor([9, 29, 3, 4]))
     assert pos.tolist() == [5, 7, 3, 1], "unseen pieces score as <unk>"
     assert m.generator.to_ids(pos[:3]).tolist() == [9, 29, 3]
+
+
+def test_memory_and_state_cat_append_rows_padded_to_the_longer_source() -> None:
+    attn, states, mask, queries = attention_inputs()
+    keys = attn.project_keys(states)
+    short = Memory(states[:2, :4], keys[:2, :4], mask[:2, :4])  # (sources of 7, 3 cut to 4 positions)
+    joined = short.cat(Memory(states[2:], keys[2:], mask[2:]))
+    assert joined.states.shape == (3, 7, 8) and not joined.mask[:2, 4:].any()
+    assert torch.equal(joined.states[:2, 4:], torch.zeros(2, 3, 8)) and torch.equal(joined.keys[2], keys[2])
+    context, weights = attend(attn, queries[:1].reshape(4, 6), joined.select(torch.tensor([0])))
+    want_context, want_weights = attend(attn, queries[:1].reshape(4, 6), short.select(torch.tensor([0])))
+    torch.testing.assert_close(weights[:, :4], want_weights)
+    assert not weights[:, 4:].any()
+    torch.testing.assert_close(context, want_context)
+    fed = State(torch.randn(1, 2, 5), feed=torch.randn(2, 3))
+    both = fed.cat(State(torch.randn(1, 1, 5)))  # a joining sentence has no input feed yet: zeros
+    assert both.h.shape == (1, 3, 5) and both.feed is not None
+    assert torch.equal(both.feed[:2], fed.feed) and not both.feed[2].any()

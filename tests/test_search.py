@@ -83,3 +83,45 @@ def test_beam_search_scores_at_least_greedy(loaded, sources) -> None:  # type: i
     g = greedy(model, src, lengths, caps_for(lengths), alpha=0.0)
     b = beam_search(model, src, lengths, caps_for(lengths), beam=5, alpha=0.0)
     assert all(n[0].score >= h.score - 1e-4 for h, n in zip(g, b))
+
+
+def test_greedy_stream_lets_waiting_sentences_join_with_the_same_results(  # type: ignore[no-untyped-def]
+    loaded, sources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three rows at a time over twelve sentences: waiting sentences join whenever at most one row is
+    live, and every sentence gets what greedy search gives it alone."""
+    from nmt_cli.search import greedy_stream
+
+    model, _ = loaded
+    taken, joins = 0, []
+
+    def source(n: int):  # type: ignore[no-untyped-def]
+        nonlocal taken
+        group = sources[taken : taken + n]
+        taken += len(group)
+        joins.append(len(group))
+        if not group:
+            return None
+        src, lengths = source_batch(group)
+        return src, lengths, caps_for(lengths)
+
+    rows_seen: list[int] = []
+    log_probs = model.log_probs
+
+    def spy(y: torch.Tensor, memory, state):  # type: ignore[no-untyped-def]
+        rows_seen.append(y.numel())
+        return log_probs(y, memory, state)
+
+    monkeypatch.setattr(model, "log_probs", spy)
+    streamed = greedy_stream(model, source, rows=3)
+    assert len(streamed) == len(sources) and sum(joins) == len(sources)
+    assert len([j for j in joins if j]) > len(sources) // 3, "sentences should join a running batch"
+    assert any(0 < j < 3 for j in joins), "some should fill the rows of sentences that ended"
+    assert max(rows_seen) == 3
+    monkeypatch.undo()
+    for seq, got in zip(sources, streamed, strict=True):
+        src, lengths = source_batch([seq])
+        alone = greedy(model, src, lengths, caps_for(lengths))[0]
+        assert got.ids == alone.ids
+        assert got.score == pytest.approx(alone.score, rel=1e-6)  # float32 rounding, summed
+        torch.testing.assert_close(got.attention, alone.attention, atol=1e-5, rtol=1e-4)
