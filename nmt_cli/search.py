@@ -87,7 +87,11 @@ def greedy_stream(model: StepModel, source: Source, rows: int, alpha: float = 0.
     sentences join (encoded then, their memory and state appended), so a batch's last sentences do not
     run alone. Each row's output is capped by its own step count.
     """
-    live = _Live()
+    first = source(rows)
+    if first is None:
+        return []
+    live = _Live(first[0].device)
+    live.join(model, *first)
     steps: list[tuple[Tensor, Tensor, Tensor]] = []  # per step: (sentence, token, attention (R, S_t))
     while True:
         if live.size() <= rows // 2:
@@ -112,12 +116,12 @@ def greedy_stream(model: StepModel, source: Source, rows: int, alpha: float = 0.
 class _Live:
     """Greedy search's rows: one per live sentence (``who``: its number in the order given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
         self.memory: Any = None
         self.state: Any = None
-        self.y = self.who = self.caps = self.done = torch.zeros(0, dtype=torch.long)
+        self.y = self.who = self.caps = self.done = torch.zeros(0, dtype=torch.long, device=device)
         self.lengths: list[int] = []  # source length of every sentence given
-        self.total = torch.zeros(0, dtype=torch.float64)  # summed log-probs of every sentence given
+        self.total = torch.zeros(0, dtype=torch.float64, device=device)  # summed log-probs of each
 
     def size(self) -> int:
         return self.y.numel()
