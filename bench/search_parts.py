@@ -6,6 +6,7 @@ prints, for greedy (--beam 1) or beam search:
   - sentences/s in-process (best of --repeats; the model load and start-up are not counted);
   - the time inside each part of a search step (the encoder, the decoder step, the output layer with
     its log-softmax, and the search's own bookkeeping: what is left), from wrappers around them;
+  - the search steps binned by rows per step (time a step and a row in each bin);
   - with --ops, PyTorch's profiler table of the costliest ops (self CPU time, grouped by input shape).
 Prints the machine first (bench/machine.py). Run nothing else meanwhile.
 
@@ -87,10 +88,12 @@ def main() -> None:
     whole = _timed(lambda: translator.translate(lines))
     torch.log_softmax = log_softmax  # type: ignore[assignment]
     Memory.select, State.select = selects  # type: ignore[method-assign]
+    del seq2seq.encode, seq2seq.decoder.step, seq2seq.generator.forward  # (the classes' own again)
     inside = sum(parts.seconds.values())
     rest = ("search bookkeeping, tokenizing (the rest)", whole - inside)
     for name, seconds in [*parts.seconds.items(), rest]:
         print(f"  {name:44s} {seconds:6.2f} s  {100 * seconds / whole:5.1f}%")
+    by_rows(seq2seq, lambda: translator.translate(lines))
     if args.ops:
         from torch.profiler import ProfilerActivity, profile
 
@@ -98,6 +101,36 @@ def main() -> None:
             translator.translate(lines)
         ops = prof.key_averages(group_by_input_shape=True)
         print(ops.table(sort_by="self_cpu_time_total", row_limit=args.ops))
+
+
+ROW_BINS = [(1, 1), (2, 4), (5, 16), (17, 64), (65, 128), (129, 10**9)]
+
+
+def by_rows(model: Any, run: Callable[[], Any]) -> None:
+    """Time every search step (``log_probs``) of ``run`` and print them binned by rows per step: where
+    a batch's last few sentences run alone, the steps are many and the rows few."""
+    steps: list[tuple[int, float]] = []
+    log_probs = model.log_probs
+
+    def step(y: torch.Tensor, memory: Any, state: Any) -> Any:
+        start = time.perf_counter()
+        out = log_probs(y, memory, state)
+        steps.append((y.numel(), time.perf_counter() - start))
+        return out
+
+    model.log_probs = step
+    run()
+    del model.log_probs
+    print(f"  by rows per step ({len(steps)} steps, {sum(s for _, s in steps):.2f} s in the model):")
+    for low, high in ROW_BINS:
+        binned = [(r, s) for r, s in steps if low <= r <= high]
+        rows, seconds = sum(r for r, _ in binned), sum(s for _, s in binned)
+        per = (
+            f"{1e3 * seconds / len(binned):6.2f} ms a step, {1e3 * seconds / rows:5.3f} ms a row"
+            if binned
+            else ""
+        )
+        print(f"    rows {low:>3}-{min(high, 999):<3} {len(binned):5d} steps {seconds:6.2f} s  {per}")
 
 
 def _timed(fn: Callable[[], Any]) -> float:

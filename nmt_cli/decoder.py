@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import nmt_cli.kernels.gru as gru
@@ -52,21 +53,15 @@ class Memory:
         """This memory's sentences, then ``other``'s (e.g. sentences joining a search), both padded
         to the longer source (padding is masked: it changes no weight)."""
         width = max(self.mask.size(1), other.mask.size(1))
-        parts = [self.states, self.keys, self.mask, self.gate_values]
-        joined = [
-            None if a is None or b is None else torch.cat([_pad_source(a, width), _pad_source(b, width)])
-            for a, b in zip(parts, [other.states, other.keys, other.mask, other.gate_values])
-        ]
-        states, keys, mask, gate_values = joined
-        assert states is not None and keys is not None and mask is not None
-        return Memory(states, keys, mask, gate_values)
 
+        def both(a: Tensor, b: Tensor) -> Tensor:  # (B, S, ...), (B', S', ...) -> (B + B', width, ...)
+            return torch.cat([F.pad(x, (0, 0) * (x.dim() - 2) + (0, width - x.size(1))) for x in (a, b)])
 
-def _pad_source(x: Tensor, width: int) -> Tensor:
-    """x (B, S, ...) -> (B, width, ...), zeros (False for a mask) after position S."""
-    if x.size(1) == width:
-        return x
-    return torch.cat([x, x.new_zeros(x.size(0), width - x.size(1), *x.shape[2:])], dim=1)
+        gv = self.gate_values
+        gv = None if gv is None or other.gate_values is None else both(gv, other.gate_values)
+        return Memory(
+            both(self.states, other.states), both(self.keys, other.keys), both(self.mask, other.mask), gv
+        )
 
 
 def attend(attention: BahdanauAttention, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:

@@ -1,8 +1,8 @@
 """Batched greedy and beam search, returning ids, scores and attention.
 
-Greedy search streams: sentences leave the batch as they end and waiting ones join it, so the rows
-stay many (a batch's last few sentences alone cost 2.8-5.1 ms a step against 0.14 ms a row in a full
-one: bench/README.md, search_parts.py).
+Greedy search streams: sentences leave the batch as they end and waiting ones join it, so few steps
+run on a handful of rows (1.9-4.8 ms a step on 1-4 rows against 0.10-0.14 ms a row on full steps);
+the padding of joined memories costs about what that saves so far (bench/README.md, search_parts.py).
 
 Beam search is vectorised over batch × beam: at each step the 2k best continuations of every
 sentence are taken, those ending in EOS among the top k are set aside as finished, and the k best
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from nmt_cli.tokenizer import BOS_ID, EOS_ID
@@ -131,10 +132,10 @@ class _Live:
         memory, state = model.encode(src, lengths)
         dev, n, first = src.device, src.size(0), len(self.lengths)
         self.lengths += lengths.tolist()
-        self.total = torch.cat([self.total.to(dev), torch.zeros(n, dtype=torch.float64, device=dev)])
+        self.total = torch.cat([self.total, torch.zeros(n, dtype=torch.float64, device=dev)])
         joined = torch.arange(first, first + n, device=dev)
         bos = torch.full((n,), BOS_ID, dtype=torch.long, device=dev)
-        if self.memory is None or not self.size():
+        if not self.size():  # (the first sentences, or all before them have ended)
             self.memory, self.state = memory, state
             self.y, self.who, self.caps, self.done = bos, joined, caps, torch.zeros_like(joined)
             return
@@ -155,7 +156,7 @@ class _Live:
         who = torch.cat([w for w, _, _ in steps]).cpu()
         order = torch.argsort(who, stable=True)  # each sentence's rows, in step order
         tokens = torch.cat([y for _, y, _ in steps]).cpu()[order]
-        attns = torch.cat([_widen(a.float(), width) for _, _, a in steps]).cpu()[order]
+        attns = torch.cat([F.pad(a.float(), (0, width - a.size(1))) for _, _, a in steps]).cpu()[order]
         counts = torch.bincount(who, minlength=len(self.lengths)).tolist()
         total, out, start = self.total.cpu(), [], 0
         for b, n in enumerate(counts):
@@ -164,15 +165,6 @@ class _Live:
             out.append(Hypothesis(ids, score, attns[start : start + n, : self.lengths[b]].clone()))
             start += n
         return out
-
-
-def _widen(attn: Tensor, width: int) -> Tensor:
-    """attn (R, S) -> (R, width), zeros after S."""
-    return (
-        attn
-        if attn.size(1) == width
-        else torch.cat([attn, attn.new_zeros(attn.size(0), width - attn.size(1))], 1)
-    )
 
 
 @torch.inference_mode()
