@@ -63,6 +63,7 @@ class OutputLayer(nn.Module):
 
     out_ids: Tensor  # (n_out,) piece id of each output position
     positions: Tensor  # (vocab,) output position of each piece id (<unk>'s for unseen pieces)
+    _rows: tuple[tuple[object, ...], Tensor] | None = None  # (what they came from, tied rows)
 
     def __init__(self, in_dim: int, n_out: int, vocab: int, tied: nn.Embedding | None) -> None:
         super().__init__()
@@ -84,8 +85,25 @@ class OutputLayer(nn.Module):
         """(..., Do) -> (..., n_out) logits."""
         if self.linear is not None:
             return self.linear(pre)  # type: ignore[no-any-return]
+        return linear(pre, self._tied_rows(), self.bias)
+
+    def _tied_rows(self) -> Tensor:
+        """(n_out, Do): the tied embedding's rows of the output vocabulary. With gradients they are
+        gathered at every call; without (search, validation) once, and kept until the embedding, the
+        vocabulary or the mode changes: a search step would otherwise copy them all (8 MB at 8k x 256)."""
         assert self.tied is not None
-        return linear(pre, self.tied.weight.index_select(0, self.out_ids), self.bias)
+        weight = self.tied.weight
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():  # (export traces the gather)
+            return weight.index_select(0, self.out_ids)
+        ids = self.out_ids
+        source = (weight.data_ptr(), weight._version, weight.dtype, ids.data_ptr(), ids._version)
+        if self._rows is None or self._rows[0] != source:
+            self._rows = (source, weight.index_select(0, self.out_ids))
+        return self._rows[1]
+
+    def train(self, mode: bool = True) -> OutputLayer:
+        self._rows = None  # (eval() and train() both start afresh: weights may have moved meanwhile)
+        return super().train(mode)
 
     def to_ids(self, positions: Tensor) -> Tensor:
         return self.out_ids[positions]

@@ -92,13 +92,16 @@ SHAPES = dict(src_vocab=40, tgt_vocab=50, emb=16, enc_hidden=8, dec_hidden=12, a
         dict(cell="lstm", attention="bahdanau"),
         dict(cell="gru", attention="post", input_feeding=True),
         dict(cell="lstm", attention="post"),
+        dict(cell="gru", attention="post", tie_embeddings=True),
     ],
-    ids=["gru-bahdanau", "lstm-bahdanau", "gru-post-feed", "lstm-post"],
+    ids=["gru-bahdanau", "lstm-bahdanau", "gru-post-feed", "lstm-post", "gru-post-tied"],
 )
 def test_programs_compute_what_the_model_computes(arch: dict[str, object]) -> None:
     model = Seq2Seq(ModelSettings(**{**SHAPES, **arch}, restrict_output=False))  # type: ignore[arg-type]
     init_weights(model, 4)
     model.eval()
+    with torch.inference_mode():  # (a model that has searched before: caches must not reach the programs)
+        model.log_probs(torch.tensor([2]), *model.encode(torch.tensor([[5, 3]]), torch.tensor([2])))
     encode, step = (p.module() for p in export_programs(model))
     # Other batch and source sizes than the ones traced, with padding: shapes are dynamic.
     src = torch.tensor([[5, 9, 11, 12, 13, 3], [7, 3, 0, 0, 0, 0], [4, 8, 9, 3, 0, 0], [6, 6, 3, 0, 0, 0]])

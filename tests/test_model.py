@@ -169,6 +169,38 @@ def test_tied_embeddings_share_the_weight() -> None:
     assert m.num_parameters() < model().num_parameters()
 
 
+def test_tied_output_rows_are_gathered_once_and_follow_the_weights() -> None:
+    """Without gradients the tied rows are kept between steps, and an update of the embedding (or a
+    new vocabulary) is seen at the next step."""
+    m = model(tie_embeddings=True, out_vocab=20)
+    src, lengths, _ = batch()
+    y = torch.full((3,), BOS_ID)
+
+    def step() -> torch.Tensor:
+        with torch.inference_mode():
+            return m.log_probs(y, *m.encode(src, lengths))[0]
+
+    def gathered() -> torch.Tensor:  # what the output layer computes with rows gathered afresh
+        with torch.inference_mode():
+            pre, _, _ = m.decoder.step(y, *m.encode(src, lengths))
+            weight = m.decoder.embed.weight.index_select(0, m.generator.out_ids)
+            return torch.log_softmax(pre @ weight.T + m.generator.bias, dim=-1)
+
+    first = step()
+    assert m.generator._rows is not None
+    rows = m.generator._rows[1]
+    assert torch.equal(step(), first) and m.generator._rows[1] is rows  # (not gathered again)
+    with torch.no_grad():
+        m.decoder.embed.weight.mul_(2.0)  # (an optimizer's update)
+    updated = step()
+    assert not torch.allclose(updated, first)
+    torch.testing.assert_close(updated, gathered())
+    m.generator.set_vocabulary([0, 1, 2, 3, *range(14, 30)])
+    torch.testing.assert_close(step(), gathered())
+    m.train()
+    assert m.generator._rows is None
+
+
 def test_training_path_equals_search_path_without_dropout() -> None:
     """Training projects the context per step, search folds the projection into the states."""
     m = model(dropout=0.0)
