@@ -60,6 +60,8 @@ SETTINGS = {
     "new-tied": ["--tie-embeddings"],  # the output layer is the target embedding (a 256-wide pre-output)
     "new-lstm": ["--cell", "lstm"],
     "new-bahdanau": ["--attention", "bahdanau"],  # the seed's placement (query s(t-1)), not model a's
+    "new-subword": ["--subword-alpha", "0.5"],  # every epoch segmented afresh by sampling, both sides
+    "new-subword-src": ["--subword-alpha", "0.5", "--subword-sides", "src"],
     "new-vocab-4k": [],  # the vocabulary size is the data's: see VOCAB
     "new-vocab-16k": [],
 }

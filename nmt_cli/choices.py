@@ -15,6 +15,7 @@ from nmt_cli.errors import UsageError
 Cell = Literal["gru", "lstm"]
 Placement = Literal["bahdanau", "post"]  # bahdanau: query s(t-1), context into the cell | post: query s(t)
 OutputVocab = Literal["seen", "all"]
+SubwordSides = Literal["both", "src"]
 Optimizer = Literal["adam", "adamw"]
 Schedule = Literal["auto", "constant", "plateau", "rsqrt", "linear", "cosine"]
 ValidMetric = Literal["bleu", "chrf", "loss"]

@@ -34,6 +34,7 @@ from nmt_cli.choices import (
     Quantize,
     Schedule,
     SpmModel,
+    SubwordSides,
     Tokenize,
     ValidMetric,
     WhichCheckpoint,
@@ -235,6 +236,16 @@ def resolve_budget(cfg: TrainSettings) -> None:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """Subword regularisation (data/sampling.py): SentencePiece's alpha and nbest_size (-1: sample
+    from every segmentation), on both sides or on the source only."""
+
+    alpha: float
+    nbest: int = -1
+    target: bool = True
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """Optimisation, validation and stopping."""
 
@@ -246,6 +257,9 @@ class TrainSettings:
     schedule: Schedule = "auto"  # auto: linear with --max-steps or --max-time (not --init-from), else plateau
     min_lr: float = 0.0  # where linear and cosine end, at --max-steps or --max-time
     label_smoothing: float = 0.0
+    subword_alpha: float = 0.0  # > 0: training pairs segmented afresh by sampling every epoch
+    subword_nbest: int = -1
+    subword_sides: SubwordSides = "both"
     clip: float = 1.0
     max_steps: int = 0
     max_epochs: int = 0
@@ -279,6 +293,8 @@ class TrainSettings:
             raise UsageError(f"--lr must be positive, not {self.lr!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError("--label-smoothing must be in [0, 1)")
+        if self.subword_alpha < 0.0 or not (self.subword_nbest == -1 or self.subword_nbest >= 2):
+            raise UsageError("--subword-alpha must be at least 0, --subword-nbest -1 or at least 2")
         if self.schedule in ("linear", "cosine") and not (self.max_steps or self.max_seconds):
             raise UsageError(
                 f"--schedule {self.schedule} decays to --min-lr at the limit: give --max-steps or --max-time"
@@ -288,6 +304,13 @@ class TrainSettings:
             raise UsageError(f"--average-last {k} needs --keep-last {k} or more")
         if not 0.0 <= self.min_lr < self.peak_lr:
             raise UsageError(f"--min-lr must be at least 0 and below --lr {self.lr}, not {self.min_lr!r}")
+
+    @property
+    def subword_sampling(self) -> Sampling | None:
+        """How training pieces are sampled (None: the stored segmentation, every epoch)."""
+        if not self.subword_alpha:
+            return None
+        return Sampling(self.subword_alpha, self.subword_nbest, self.subword_sides == "both")
 
     @property
     def peak_lr(self) -> float:

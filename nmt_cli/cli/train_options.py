@@ -15,6 +15,7 @@ from nmt_cli.choices import (
     OutputVocab,
     Placement,
     Schedule,
+    SubwordSides,
     ValidMetric,
     parse_duration,
 )
@@ -161,6 +162,29 @@ Smoothing = Annotated[
         help="Label smoothing: probability spread over the other pieces (0 = off; 0.1 is usual).",
         rich_help_panel=OPTIM,
     ),
+]
+SubwordAlpha = Annotated[
+    float,
+    typer.Option(
+        "--subword-alpha",
+        help="Subword regularisation: every epoch, segment the training pairs afresh by sampling "
+        "(SentencePiece's alpha: unigram models' smoothing, 0.1-0.5 usual with --subword-nbest -1; "
+        "BPE models' dropout rate). 0 = off: the stored segmentation. With target sampling the output "
+        "layer scores every target piece.",
+        rich_help_panel=RUN,
+    ),
+]
+SubwordNbest = Annotated[
+    int,
+    typer.Option(
+        "--subword-nbest",
+        help="Sample among this many best segmentations (-1: among all of them).",
+        rich_help_panel=RUN,
+    ),
+]
+SubwordSidesOpt = Annotated[
+    SubwordSides,
+    typer.Option("--subword-sides", help="Sides --subword-alpha samples.", rich_help_panel=RUN),
 ]
 Clip = Annotated[
     float, typer.Option("--clip", help="Gradient clipping norm (0 = off).", rich_help_panel=OPTIM)

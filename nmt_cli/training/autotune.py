@@ -102,7 +102,7 @@ def _say(kernels: dict[str, Any], quiet: bool, asked_bf16: bool) -> None:
 
 
 def _timed(session: Session) -> dict[str, Any]:
-    model, split = session.model, session.train_split
+    model, split = session.model, session.epoch_split(session.state.epoch)
     batch = collate(split, session.epoch_batches(session.state.epoch)[0]).to(session.device)
     loss = LossModule(model, session.cfg.label_smoothing)
     rng = torch.get_rng_state()

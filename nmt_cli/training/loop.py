@@ -83,11 +83,11 @@ def _batches(session: Session) -> Iterator[Batch]:
     """Batches from the current position on, epoch after epoch (state advances as they are used)."""
     state, cfg = session.state, session.cfg
     while True:
-        batches = session.epoch_batches(state.epoch)
+        split, batches = session.epoch_split(state.epoch), session.epoch_batches(state.epoch)
         while state.batch_in_epoch < len(batches):
             index = batches[state.batch_in_epoch]
             state.batch_in_epoch += 1
-            yield collate(session.train_split, index).to(session.device)
+            yield collate(split, index).to(session.device)
         state.epoch += 1
         state.batch_in_epoch = 0
         if cfg.max_epochs and state.epoch > cfg.max_epochs:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ from torch import nn
 import nmt_cli.training.distributed as distributed
 import nmt_cli.training.init_from as init_from
 from nmt_cli import __version__, display, faults, record, runfiles
-from nmt_cli.batching import make_batches, shard
+from nmt_cli.batching import Pairs, make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit
+from nmt_cli.data.sampling import SampledSplit, sample_split
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.kernels.bf16 import BF16_WARNING, cpu_has_bf16_units
 from nmt_cli.model import Seq2Seq, init_weights
@@ -63,10 +64,21 @@ class Session:
     metrics: MetricsLog
     bf16: bool = False  # bf16 autocast in effect: --bf16 (or, on a CPU, the default) where the device
     # has bf16 units and, on a CPU, bf16 timed faster than fp32 (training/autotune.py)
+    _sampled: tuple[int, SampledSplit] | None = field(default=None, init=False, repr=False)
+
+    def epoch_split(self, epoch: int) -> Pairs:
+        """The training pairs as ``epoch`` sees them: as stored, or with --subword-alpha segmented by
+        sampling for that epoch (data/sampling.py; kept while the epoch runs)."""
+        how = self.cfg.subword_sampling
+        if how is None:
+            return self.train_split
+        if self._sampled is None or self._sampled[0] != epoch:
+            self._sampled = (epoch, sample_split(self.train_split, self.tok, how, self.cfg.seed, epoch))
+        return self._sampled[1]
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """This rank's batches of ``epoch`` (index arrays into the training split), in order."""
-        split = self.train_split
+        """This rank's batches of ``epoch`` (index arrays into ``epoch_split(epoch)``), in order."""
+        split = self.epoch_split(epoch)
         batches = make_batches(
             split.src_lengths, split.tgt_lengths, self.cfg.batch_tokens, self.cfg.seed, epoch
         )
@@ -169,12 +181,12 @@ def _model_and_outputs(
 
     base = saved.model if isinstance(saved, ResumeRecord) else saved
     if not cfg.init_from or base is None:
-        out_ids = _output_vocabulary(model_cfg, tok, train)
+        out_ids = _output_vocabulary(model_cfg, cfg, tok, train)
         return build(ModelSettings, {**to_dict(model_cfg), **sized(out_ids)}), out_ids
     if isinstance(saved, ResumeRecord):  # the fine-tuning run's own, as it started
         out_ids = _saved_vocabulary(base)
     else:
-        out_ids = init_from.output_vocabulary(base, _output_vocabulary(base.model_settings, tok, train))
+        out_ids = init_from.output_vocabulary(base, _output_vocabulary(base.model_settings, cfg, tok, train))
     return init_from.model_settings(base.model_settings, model_cfg, explicit or (), sized(out_ids)), out_ids
 
 
@@ -203,9 +215,12 @@ def _device(cfg: TrainSettings) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _output_vocabulary(model_cfg: ModelSettings, tok: Tokenizer, train: EncodedSplit) -> list[int]:
-    """Piece ids the output layer scores: all, or the specials plus those seen in train targets."""
-    if not model_cfg.restrict_output:
+def _output_vocabulary(
+    model_cfg: ModelSettings, cfg: TrainSettings, tok: Tokenizer, train: EncodedSplit
+) -> list[int]:
+    """Piece ids the output layer scores: all, or the specials plus those seen in train targets
+    (all when targets are sampled: a sampled segmentation uses pieces the stored one never does)."""
+    if not model_cfg.restrict_output or (cfg.subword_sampling and cfg.subword_sampling.target):
         return list(range(tok.tgt_vocab_size))
     seen = np.unique(np.asarray(train.tgt_ids))
     return sorted({0, 1, 2, 3} | {int(i) for i in seen})
