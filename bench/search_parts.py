@@ -93,7 +93,7 @@ def main() -> None:
     rest = ("search bookkeeping, tokenizing (the rest)", whole - inside)
     for name, seconds in [*parts.seconds.items(), rest]:
         print(f"  {name:44s} {seconds:6.2f} s  {100 * seconds / whole:5.1f}%")
-    by_rows(seq2seq, lambda: translator.translate(lines))
+    by_rows(seq2seq, lambda: translator.translate(lines), args.beam)
     if args.ops:
         from torch.profiler import ProfilerActivity, profile
 
@@ -106,9 +106,11 @@ def main() -> None:
 ROW_BINS = [(1, 1), (2, 4), (5, 16), (17, 64), (65, 128), (129, 10**9)]
 
 
-def by_rows(model: Any, run: Callable[[], Any]) -> None:
+def by_rows(model: Any, run: Callable[[], Any], beam: int) -> None:
     """Time every search step (``log_probs``) of ``run`` and print them binned by rows per step: where
-    a batch's last few sentences run alone, the steps are many and the rows few."""
+    a batch's last few sentences run alone, the steps are many and the rows few. Also the rows the
+    model ran per piece output (EOS included): greedy's floor is 1, beam k's is k; above it, rows ran
+    for hypotheses that were not returned after the best one had ended."""
     steps: list[tuple[int, float]] = []
     log_probs = model.log_probs
 
@@ -119,8 +121,11 @@ def by_rows(model: Any, run: Callable[[], Any]) -> None:
         return out
 
     model.log_probs = step
-    run()
+    results = run()
     del model.log_probs
+    pieces = sum(len(r.hyps[0].ids) + 1 for r in results if r.hyps)
+    rows = sum(r for r, _ in steps)
+    print(f"  rows run per output piece: {rows / pieces:.2f} ({rows} rows, {pieces} pieces out; beam {beam})")
     print(f"  by rows per step ({len(steps)} steps, {sum(s for _, s in steps):.2f} s in the model):")
     for low, high in ROW_BINS:
         binned = [(r, s) for r, s in steps if low <= r <= high]
