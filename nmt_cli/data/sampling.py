@@ -20,7 +20,7 @@ from nmt_cli.data.encoded import ID_DTYPE, EncodedSplit
 from nmt_cli.settings import Sampling
 from nmt_cli.tokenizer import UNK_ID, Tokenizer
 
-CHUNK = 4096  # pairs decoded and sampled at once (memory stays flat)
+CHUNK = 4096  # pairs decoded and sampled at once (the text of one chunk is held at a time)
 
 
 class SampledSplit:
