@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from nmt_cli.data.encoded import IdPairs
 from nmt_cli.errors import UsageError
 from nmt_cli.tokenizer import BOS_ID, EOS_ID, PAD_ID
-
-
-class Pairs(Protocol):
-    """Encoded sentence pairs: a split on disk (``EncodedSplit``) or an epoch's sampled segmentation
-    (``data/sampling.SampledSplit``)."""
-
-    @property
-    def src_lengths(self) -> np.ndarray: ...
-
-    @property
-    def tgt_lengths(self) -> np.ndarray: ...
-
-    def src(self, i: int) -> np.ndarray: ...
-
-    def tgt(self, i: int) -> np.ndarray: ...
 
 
 def make_batches(
@@ -114,7 +99,7 @@ def source_batch(seqs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
     return src, torch.as_tensor([len(s) + 1 for s in seqs], dtype=torch.long)
 
 
-def collate(split: Pairs, index: np.ndarray) -> Batch:
+def collate(split: IdPairs, index: np.ndarray) -> Batch:
     srcs = [split.src(int(i)) for i in index]
     tgts = [split.tgt(int(i)).tolist() for i in index]
     src, lengths = source_batch([s.tolist() for s in srcs])

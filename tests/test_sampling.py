@@ -11,8 +11,8 @@ import torch
 from conftest import TINY_MODEL, TINY_TRAIN, run_nmt, train_tiny
 
 from nmt_cli import checkpoint
-from nmt_cli.data.encoded import DataDir, EncodedSplit, SplitWriter
-from nmt_cli.data.sampling import SampledSplit, sample_split
+from nmt_cli.data.encoded import DataDir, EncodedSplit, IdPairs, SplitWriter
+from nmt_cli.data.sampling import sample_split
 from nmt_cli.settings import ModelSettings, Sampling, TrainSettings
 from nmt_cli.tokenizer import Tokenizer
 from nmt_cli.training import train_model
@@ -24,7 +24,7 @@ def train(data_dir: Path) -> tuple[EncodedSplit, Tokenizer]:
     return data.split("train"), data.tokenizer()
 
 
-def pairs(split: EncodedSplit | SampledSplit) -> list[tuple[list[int], list[int]]]:
+def pairs(split: IdPairs) -> list[tuple[list[int], list[int]]]:
     return [(split.src(i).tolist(), split.tgt(i).tolist()) for i in range(len(split))]
 
 

@@ -87,18 +87,12 @@ def _write_offsets(lengths_path: Path, out: Path, n: int, block: int = 1 << 20) 
                     carry = int(cum[-1])
 
 
-class EncodedSplit:
-    """Read-only, memory-mapped view of one split."""
+class IdPairs:
+    """Sentence pairs as the ids of each side back to back, with offsets (2, n + 1): a split on disk
+    (``EncodedSplit``) or an epoch's sampled segmentation in memory (``data/sampling.py``)."""
 
-    def __init__(self, directory: Path, name: str) -> None:
-        path = directory / f"{name}.offsets.npy"
-        if not path.exists():
-            raise DataError(f"{directory}: no encoded split {name!r} (run `nmt prepare` first)")
-        self.offsets = np.load(path, mmap_mode="r")
-        self.src_ids = _memmap(directory / f"{name}.src.ids")
-        self.tgt_ids = _memmap(directory / f"{name}.tgt.ids")
-        if self.offsets[0, -1] != len(self.src_ids) or self.offsets[1, -1] != len(self.tgt_ids):
-            raise DataError(f"{directory}: split {name!r} is damaged (ids and offsets disagree)")
+    def __init__(self, src_ids: np.ndarray, tgt_ids: np.ndarray, offsets: np.ndarray) -> None:
+        self.src_ids, self.tgt_ids, self.offsets = src_ids, tgt_ids, offsets
 
     def __len__(self) -> int:
         return int(self.offsets.shape[1] - 1)
@@ -116,6 +110,19 @@ class EncodedSplit:
 
     def tgt(self, i: int) -> np.ndarray:
         return np.asarray(self.tgt_ids[self.offsets[1, i] : self.offsets[1, i + 1]])
+
+
+class EncodedSplit(IdPairs):
+    """Read-only, memory-mapped view of one split."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        path = directory / f"{name}.offsets.npy"
+        if not path.exists():
+            raise DataError(f"{directory}: no encoded split {name!r} (run `nmt prepare` first)")
+        src, tgt = (_memmap(directory / f"{name}.{side}.ids") for side in ("src", "tgt"))
+        super().__init__(src, tgt, np.load(path, mmap_mode="r"))
+        if self.offsets[0, -1] != len(self.src_ids) or self.offsets[1, -1] != len(self.tgt_ids):
+            raise DataError(f"{directory}: split {name!r} is damaged (ids and offsets disagree)")
 
 
 def _memmap(path: Path) -> np.ndarray:

@@ -16,39 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 import sentencepiece as spm
 
-from nmt_cli.data.encoded import ID_DTYPE, EncodedSplit
+from nmt_cli.data.encoded import ID_DTYPE, EncodedSplit, IdPairs
 from nmt_cli.settings import Sampling
 from nmt_cli.tokenizer import UNK_ID, Tokenizer
 
 CHUNK = 4096  # pairs decoded and sampled at once (the text of one chunk is held at a time)
 
 
-class SampledSplit:
-    """One epoch's training pairs, segmented by sampling and held in memory: what ``EncodedSplit``
-    offers to batching (``src``/``tgt`` of a pair, the lengths of every pair)."""
-
-    def __init__(self, src: np.ndarray, tgt: np.ndarray, offsets: np.ndarray) -> None:
-        self.src_ids, self.tgt_ids, self.offsets = src, tgt, offsets  # offsets (2, n + 1)
-
-    def __len__(self) -> int:
-        return int(self.offsets.shape[1] - 1)
-
-    @property
-    def src_lengths(self) -> np.ndarray:
-        return np.diff(self.offsets[0])
-
-    @property
-    def tgt_lengths(self) -> np.ndarray:
-        return np.diff(self.offsets[1])
-
-    def src(self, i: int) -> np.ndarray:
-        return self.src_ids[self.offsets[0, i] : self.offsets[0, i + 1]]
-
-    def tgt(self, i: int) -> np.ndarray:
-        return self.tgt_ids[self.offsets[1, i] : self.offsets[1, i + 1]]
-
-
-def sample_split(split: EncodedSplit, tok: Tokenizer, how: Sampling, seed: int, epoch: int) -> SampledSplit:
+def sample_split(split: EncodedSplit, tok: Tokenizer, how: Sampling, seed: int, epoch: int) -> IdPairs:
     """``split`` segmented by sampling for ``epoch`` (the same for the same seed and epoch)."""
     spm.set_random_generator_seed((seed * 1_000_003 + epoch) % 2**32)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -58,12 +33,12 @@ def sample_split(split: EncodedSplit, tok: Tokenizer, how: Sampling, seed: int, 
         tgt = [split.tgt(i) for i in rows]
         parts.append((*_flat(src), *_flat(_resample(tok.tgt, tgt, how) if how.target else tgt)))
     if not parts:
-        return SampledSplit(np.zeros(0, ID_DTYPE), np.zeros(0, ID_DTYPE), np.zeros((2, 1), np.int64))
+        return IdPairs(np.zeros(0, ID_DTYPE), np.zeros(0, ID_DTYPE), np.zeros((2, 1), np.int64))
     src_ids, src_lengths, tgt_ids, tgt_lengths = (np.concatenate(p) for p in zip(*parts))
     offsets = np.zeros((2, len(split) + 1), dtype=np.int64)
     np.cumsum(src_lengths, out=offsets[0, 1:])
     np.cumsum(tgt_lengths, out=offsets[1, 1:])
-    return SampledSplit(src_ids, tgt_ids, offsets)
+    return IdPairs(src_ids, tgt_ids, offsets)
 
 
 def _resample(

@@ -29,9 +29,9 @@ from torch import nn
 import nmt_cli.training.distributed as distributed
 import nmt_cli.training.init_from as init_from
 from nmt_cli import __version__, display, faults, record, runfiles
-from nmt_cli.batching import Pairs, make_batches, shard
-from nmt_cli.data.encoded import DataDir, EncodedSplit
-from nmt_cli.data.sampling import SampledSplit, sample_split
+from nmt_cli.batching import make_batches, shard
+from nmt_cli.data.encoded import DataDir, EncodedSplit, IdPairs
+from nmt_cli.data.sampling import sample_split
 from nmt_cli.errors import CheckpointError, NmtError, UsageError
 from nmt_cli.kernels.bf16 import BF16_WARNING, cpu_has_bf16_units
 from nmt_cli.model import Seq2Seq, init_weights
@@ -64,9 +64,9 @@ class Session:
     metrics: MetricsLog
     bf16: bool = False  # bf16 autocast in effect: --bf16 (or, on a CPU, the default) where the device
     # has bf16 units and, on a CPU, bf16 timed faster than fp32 (training/autotune.py)
-    _sampled: tuple[int, SampledSplit] | None = field(default=None, init=False, repr=False)
+    _sampled: tuple[int, IdPairs] | None = field(default=None, init=False, repr=False)
 
-    def epoch_split(self, epoch: int) -> Pairs:
+    def epoch_split(self, epoch: int) -> IdPairs:
         """The training pairs as ``epoch`` sees them: as stored, or with --subword-alpha segmented by
         sampling for that epoch (data/sampling.py; kept while the epoch runs)."""
         how = self.cfg.subword_sampling
