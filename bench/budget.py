@@ -61,6 +61,10 @@ SETTINGS = {
     "new-lstm": ["--cell", "lstm"],
     "new-bahdanau": ["--attention", "bahdanau"],  # the seed's placement (query s(t-1)), not model a's
     "new-subword": ["--subword-alpha", "0.5"],  # every epoch segmented afresh by sampling, both sides
+    # the decay starts when dev has not improved for 1 or 2 validations (every 500 updates) and the run
+    # ends one interval later, instead of decaying over the whole budget
+    "new-decay-1": ["--decay-patience", "1"],
+    "new-decay-2": ["--decay-patience", "2"],
     "new-subword-src": ["--subword-alpha", "0.5", "--subword-sides", "src"],
     "new-vocab-4k": [],  # the vocabulary size is the data's: see VOCAB
     "new-vocab-16k": [],

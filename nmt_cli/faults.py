@@ -1,6 +1,7 @@
 """Fault injection, so tests can kill, interrupt or starve a real run at an exact place.
 
-One environment variable arms one fault; unset in normal use, and reading it is all a check costs::
+One environment variable arms faults (several: separated by commas); unset in normal use, and reading
+it is all a check costs::
 
     NMT_FAULT=NAME@STEP       fault NAME at training step STEP       (kill-after-save@30)
     NMT_FAULT=NAME@every      fault NAME at every step               (enospc-save@every)
@@ -11,7 +12,8 @@ Step faults are asked for with :func:`armed` or :func:`once` by code that knows 
 decides what the fault does (:func:`kill_self`, raise :func:`disk_full`, a NaN loss...). The step faults
 of training are ``kill-mid-save`` and ``enospc-save`` (half the step file written), ``kill-before-manifest``
 (the step file written, the manifest not yet), ``kill-after-save`` (the checkpoint complete),
-``enospc-metrics`` (appending to ``metrics.jsonl``) and ``nan-loss``. Point faults
+``enospc-metrics`` (appending to ``metrics.jsonl``), ``nan-loss`` and ``dev-stalls`` (the regular
+validation at that step counts as no improvement, whatever dev scored). Point faults
 act by themselves: :func:`point` sends the signal. The points of ``nmt prepare`` are ``prepare-staged``,
 ``prepare-tokenizer``, ``prepare-encoded`` (after each pass) and ``prepare-rename`` (before the finished
 directory is moved into place).
@@ -26,9 +28,14 @@ import signal
 ENV = "NMT_FAULT"
 
 
+def _specs() -> list[str]:
+    return os.environ.get(ENV, "").split(",")
+
+
 def armed(name: str, step: int) -> bool:
     """True when fault ``name`` is armed for ``step`` (``NAME@STEP``) or for every step (``NAME@every``)."""
-    return os.environ.get(ENV, "") in (f"{name}@{step}", f"{name}@every")
+    specs = _specs()
+    return f"{name}@{step}" in specs or f"{name}@every" in specs
 
 
 _fired: set[str] = set()
@@ -38,7 +45,7 @@ def once(name: str, step: int) -> bool:
     """Like :func:`armed`, but a ``NAME@STEP`` fault fires only the first time it is reached."""
     if not armed(name, step):
         return False
-    if os.environ.get(ENV) == f"{name}@every":
+    if f"{name}@every" in _specs():
         return True
     key = f"{name}@{step}"
     if key in _fired:
@@ -49,9 +56,10 @@ def once(name: str, step: int) -> bool:
 
 def point(name: str) -> None:
     """Send this process the armed signal when the fault is point ``name`` (``NAME`` or ``NAME:SIGNAL``)."""
-    wanted, _, sig = os.environ.get(ENV, "").partition(":")
-    if wanted == name:
-        os.kill(os.getpid(), signal.Signals[f"SIG{sig or 'KILL'}"])
+    for spec in _specs():
+        wanted, _, sig = spec.partition(":")
+        if wanted == name:
+            os.kill(os.getpid(), signal.Signals[f"SIG{sig or 'KILL'}"])
 
 
 def kill_self() -> None:

@@ -269,6 +269,7 @@ class TrainSettings:
     log_every: int = 100
     valid_metric: ValidMetric = "bleu"
     patience: int = 10
+    decay_patience: int = 0  # > 0: the budgeted decay starts after this many validations without a gain
     keep_last: int = 3
     seed: int = 1
     threads: int = 0
@@ -287,7 +288,7 @@ class TrainSettings:
             self,
             {"batch_tokens": 1, "accum": 1, "valid_every": 1, "log_every": 1, "keep_last": 1, "lr": 0.0,
              "warmup": 0, "clip": 0.0, "max_steps": 0, "max_epochs": 0, "max_seconds": 0.0, "save_every": 0,
-             "patience": 0, "threads": 0, "max_nan_skips": 0, "average_last": 0},
+             "patience": 0, "decay_patience": 0, "threads": 0, "max_nan_skips": 0, "average_last": 0},
         )  # fmt: skip
         if not self.peak_lr > 0.0:
             raise UsageError(f"--lr must be positive, not {self.lr!r}")
@@ -298,6 +299,11 @@ class TrainSettings:
         if self.schedule in ("linear", "cosine") and not (self.max_steps or self.max_seconds):
             raise UsageError(
                 f"--schedule {self.schedule} decays to --min-lr at the limit: give --max-steps or --max-time"
+            )
+        if self.decay_patience and self.schedule not in ("linear", "cosine"):
+            raise UsageError(
+                "--decay-patience starts a budgeted decay early: it needs --schedule linear or cosine "
+                f"(the default with --max-steps or --max-time), not {self.schedule}"
             )
         if self.average_last > self.keep_last:
             k = self.average_last
@@ -325,6 +331,7 @@ class TrainSettings:
         "threads",
         "device",
         "patience",
+        "decay_patience",
         "log_every",
         "average_last",
         "tune_alpha",

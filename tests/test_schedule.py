@@ -102,3 +102,67 @@ def test_a_run_records_its_resolved_schedule_and_a_resume_keeps_it(data_dir: Pat
     assert more.returncode == 0, more.stderr.decode()
     resumed = json.loads((old / "config.json").read_text())["train"]
     assert (resumed["schedule"], resumed["lr"], resumed["max_steps"]) == ("plateau", 1e-3, 40)
+
+
+def test_an_early_decay_starts_after_its_patience_and_reaches_the_floor_one_interval_later() -> None:
+    cfg = TrainSettings(
+        schedule="linear", lr=1e-3, min_lr=1e-5, max_steps=1000, valid_every=100, decay_patience=2
+    )
+    sched, plan = LrSchedule(cfg), LrSchedule(cfg)  # plan: the same schedule, never observed
+    assert not sched.observe(True, 100, sched.lr(100))
+    assert not sched.observe(False, 200, sched.lr(200))
+    assert sched.lr(250) == plan.lr(250)  # one validation without a gain: still the planned curve
+    at = sched.lr(300)
+    assert sched.observe(False, 300, at)  # the second in a row: the decay starts here
+    assert sched.lr(350) == pytest.approx(1e-5 + (at - 1e-5) * 0.5)
+    assert sched.lr(400) == pytest.approx(1e-5)
+    assert (sched.decayed(399), sched.decayed(400)) == (False, True)
+    assert not sched.observe(False, 400, sched.lr(400))  # it starts once
+    again = LrSchedule(cfg)  # what a resumed run reads back from its checkpoint
+    again.load_state_dict(sched.state_dict())
+    assert [again.lr(s) for s in range(300, 401)] == [sched.lr(s) for s in range(300, 401)]
+    older = LrSchedule(cfg)  # a checkpoint written before --decay-patience existed
+    older.load_state_dict({"scale": 1.0, "bad": 0})
+    assert older.decay_from is None and older.lr(500) == plan.lr(500)
+
+
+def test_an_early_decay_never_rises_above_the_planned_curve() -> None:
+    cfg = TrainSettings(schedule="cosine", lr=1e-3, max_steps=440, valid_every=100, decay_patience=1)
+    sched, plan = LrSchedule(cfg), LrSchedule(cfg)
+    sched.observe(False, 400, sched.lr(400))  # too late to end before the limit: the plan ends first
+    assert all(sched.lr(s) <= plan.lr(s) for s in range(400, 441))
+    assert sched.lr(440) == 0.0 and not sched.decayed(440)
+
+
+def test_decay_patience_needs_a_budgeted_schedule() -> None:
+    with pytest.raises(UsageError, match="--decay-patience"):
+        TrainSettings(decay_patience=2)  # no limit: plateau
+    with pytest.raises(UsageError, match="--decay-patience"):
+        TrainSettings(schedule="constant", max_steps=100, decay_patience=2)
+    off = LrSchedule(TrainSettings(max_steps=100, valid_every=10))  # 0 (the default): the plan only
+    assert not any(off.observe(False, s, 1e-3) for s in range(10, 101, 10))
+    assert off.decay_from is None and off.lr(50) == pytest.approx(1e-3)
+
+
+def test_a_run_stops_when_its_early_decay_ends_and_resumes_exactly(data_dir: Path, tmp_path: Path) -> None:
+    # Validations every 30 updates; the one at 60 made not to gain (a fault): the rate decays to 0 over
+    # updates 61-90 and the run stops at 90, far before --max-steps 300. The second run is killed at 75,
+    # mid-decay, and rerun.
+    extra = ("--decay-patience", "1", "--save-every", "15", "--json")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    done = train(data_dir, straight, 300, "dev-stalls@60", *extra)
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    assert (summary["stopped_by"], summary["step"]) == ("decayed", 90)
+    killed = train(data_dir, resumed, 300, "dev-stalls@60,kill-after-save@75", *extra)
+    assert killed.returncode == -9
+    assert checkpoint.load(resumed, "last")["schedule"]["decay_from"][0] == 60
+    again = train(data_dir, resumed, 300, None, *extra)
+    assert again.returncode == 0, again.stderr.decode()
+    assert (json.loads(again.stdout)["stopped_by"], json.loads(again.stdout)["step"]) == ("decayed", 90)
+    a, b = losses(straight), losses(resumed)
+    assert max(a) == 90 and [a[s] for s in range(61, 91)] == [b[s] for s in range(61, 91)]
+    last = checkpoint.load(straight, "last")
+    assert last["optimizer"]["param_groups"][0]["lr"] == 0.0
+    wa, wb = last["model"], checkpoint.load(resumed, "last")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

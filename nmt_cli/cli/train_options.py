@@ -230,6 +230,16 @@ Patience = Annotated[
         "--patience", help="Stop after N validations without improvement (0 = never).", rich_help_panel=STOP
     ),
 ]
+DecayPatience = Annotated[
+    int,
+    typer.Option(
+        "--decay-patience",
+        help="With a budgeted schedule (linear, cosine): after N validations without a better dev score, "
+        "decay from the current rate to --min-lr over the next --valid-every updates and stop there, "
+        "before the limit (0 = decay at the limit only).",
+        rich_help_panel=STOP,
+    ),
+]
 Threads = Annotated[
     int, typer.Option("--threads", help="CPU threads (0 = torch's default).", rich_help_panel=SPEED)
 ]

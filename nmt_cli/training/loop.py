@@ -1,8 +1,9 @@
 """The training loop: updates, logging, validation and checkpoints at their intervals, stopping.
 
-Read top to bottom: ``train`` runs updates until a limit is reached (steps, epochs, time, patience);
-each ``_update`` accumulates gradients over ``--accum`` batches and steps the optimizer, skipping a
-bounded number of non-finite updates; validation (``validation.py``) scores dev and saves a checkpoint.
+Read top to bottom: ``train`` runs updates until a limit is reached (steps, epochs, time, patience,
+the end of an early decay); each ``_update`` accumulates gradients over ``--accum`` batches and steps
+the optimizer, skipping a bounded number of non-finite updates; validation (``validation.py``) scores
+dev and saves a checkpoint.
 
 Exact resume at any stop: everything a later update or validation depends on is in the run state
 (the training loss summed since the last validation included), and a stop between validations only
@@ -36,7 +37,7 @@ def train(session: Session, quiet: bool) -> tuple[RunState, list[dict[str, Any]]
 
     Returns the final state, the validation records to summarise (the regular ones, and the
     stop-time report when the run stopped between validations) and why it stopped (max-steps,
-    max-epochs, max-time, patience).
+    max-epochs, max-time, patience, decayed).
     """
     cfg, state = session.cfg, session.state
     validator = Validator(session)
@@ -143,10 +144,12 @@ def _skip_nonfinite(session: Session, total: float, tokens: int) -> tuple[float,
 
 
 def _stop_reason(session: Session, has_dev: bool) -> str:
-    """Why training stops now ("" = it goes on): max-steps, patience or max-time."""
+    """Why training stops now ("" = it goes on): max-steps, decayed, patience or max-time."""
     cfg, st = session.cfg, session.state
     if cfg.max_steps and st.step >= cfg.max_steps:
         return "max-steps"
+    if session.schedule.decayed(st.step):
+        return "decayed"
     if has_dev and st.bad_validations >= cfg.patience > 0:
         return "patience"
     out_of_time = bool(cfg.max_seconds) and st.elapsed >= cfg.max_seconds

@@ -6,6 +6,12 @@ budget used is measured in the units the limit is given in (updates for --max-st
 training for --max-time; with both, whichever is further along). Elapsed time is part of the run's
 state, so a resumed run continues the same curve. Changing the limit on resume re-plans the decay
 from where the run stands.
+
+``--decay-patience K`` starts that decay early: after K regular validations in a row without a better
+dev score, the rate goes from where it stands to --min-lr over the next --valid-every updates (never
+above the planned curve), and the run stops there with its last validation (``decayed``). On small
+data a run planned over a long budget passes its best long before the end, while its rate is still
+high: the decay is where a budgeted run gains most (the README's budget section).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class LrSchedule:
         self.plateau_patience, self.factor, self.min_scale = plateau_patience, factor, min_scale
         self.scale = 1.0  # plateau decay multiplier
         self.bad = 0
+        self.decay_from: tuple[int, float] | None = None  # (update, lr) where an early decay began
 
     def lr(self, step: int, elapsed: float = 0.0) -> float:
         """Learning rate for update number ``step`` (1-based), ``elapsed`` seconds into training."""
@@ -39,8 +46,20 @@ class LrSchedule:
         if cfg.schedule in ("linear", "cosine"):
             done = self.budget_used(step, elapsed)
             left = 1.0 - done if cfg.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
-            return cfg.min_lr + (cfg.peak_lr - cfg.min_lr) * left
+            planned = cfg.min_lr + (cfg.peak_lr - cfg.min_lr) * left
+            return planned if self.decay_from is None else min(planned, self._early(step))
         return cfg.peak_lr * self.scale
+
+    def _early(self, step: int) -> float:
+        """The early decay's rate: linear from where it began to --min-lr over --valid-every updates."""
+        assert self.decay_from is not None
+        start, lr = self.decay_from
+        left = max(0.0, 1.0 - (step - start) / self.cfg.valid_every)
+        return self.cfg.min_lr + (lr - self.cfg.min_lr) * left
+
+    def decayed(self, step: int) -> bool:
+        """Whether an early decay has reached --min-lr by update ``step`` (the run stops there)."""
+        return self.decay_from is not None and step >= self.decay_from[0] + self.cfg.valid_every
 
     def budget_used(self, step: int, elapsed: float) -> float:
         """Fraction (0-1) of the run's budget after warm-up: of its updates, of its seconds, or the larger."""
@@ -57,17 +76,25 @@ class LrSchedule:
             group["lr"] = lr
         return lr
 
-    def observe(self, improved: bool) -> None:
-        """After a validation: decay on plateau."""
-        if self.cfg.schedule != "plateau":
-            return
+    def observe(self, improved: bool, step: int = 0, lr: float = 0.0) -> bool:
+        """After a regular validation at update ``step`` (rate ``lr``): halve on plateau, or start the
+        early decay (--decay-patience). True when the early decay starts now."""
+        cfg = self.cfg
         self.bad = 0 if improved else self.bad + 1
-        if self.bad >= self.plateau_patience:
+        if cfg.schedule == "plateau" and self.bad >= self.plateau_patience:
             self.scale = max(self.min_scale, self.scale * self.factor)
             self.bad = 0
+        starts = 0 < cfg.decay_patience <= self.bad and self.decay_from is None
+        if starts and cfg.schedule in ("linear", "cosine"):
+            self.decay_from = (step, lr)
+            return True
+        return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "bad": self.bad}
+        began = None if self.decay_from is None else list(self.decay_from)
+        return {"scale": self.scale, "bad": self.bad, "decay_from": began}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scale, self.bad = float(state["scale"]), int(state["bad"])
+        began = state.get("decay_from")  # (absent from checkpoints written before --decay-patience)
+        self.decay_from = None if began is None else (int(began[0]), float(began[1]))

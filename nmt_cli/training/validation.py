@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 import nmt_cli.training.distributed as distributed
+from nmt_cli import display, faults
 from nmt_cli.batching import collate, make_batches
 from nmt_cli.display import Progress
 from nmt_cli.scoring import score_corpus
@@ -107,12 +108,18 @@ class Validator:
             if stop:
                 record["best"] = is_best
             else:
-                improved = better(metric, score, state.best_score)
+                stalled = faults.armed("dev-stalls", state.step)  # (tests: a validation that does not gain)
+                improved = better(metric, score, state.best_score) and not stalled
                 if improved:
                     state.best_score, state.bad_validations = score, 0
                 else:
                     state.bad_validations += 1
-                session.schedule.observe(improved)
+                if session.schedule.observe(improved, state.step, record["lr"]) and progress.enabled:
+                    display.info(
+                        f"dev has not improved for {session.cfg.decay_patience} validations: the rate decays "
+                        f"from {record['lr']:.3g} to {session.cfg.min_lr:g} over the next "
+                        f"{session.cfg.valid_every} updates, and the run stops there (--decay-patience)"
+                    )
                 record["best"] = improved
         if stop:
             record["stop"] = True
