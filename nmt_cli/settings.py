@@ -305,6 +305,11 @@ class TrainSettings:
                 "--decay-patience starts a budgeted decay early: it needs --schedule linear or cosine "
                 f"(the default with --max-steps or --max-time), not {self.schedule}"
             )
+        if 0 < self.patience <= self.decay_patience:
+            raise UsageError(
+                f"--decay-patience {self.decay_patience} would never start: --patience {self.patience} "
+                "stops the run first (give --patience above it, or 0)"
+            )
         if self.average_last > self.keep_last:
             k = self.average_last
             raise UsageError(f"--average-last {k} needs --keep-last {k} or more")

@@ -139,6 +139,9 @@ def test_decay_patience_needs_a_budgeted_schedule() -> None:
         TrainSettings(decay_patience=2)  # no limit: plateau
     with pytest.raises(UsageError, match="--decay-patience"):
         TrainSettings(schedule="constant", max_steps=100, decay_patience=2)
+    with pytest.raises(UsageError, match="--patience 2 stops the run first"):
+        TrainSettings(max_steps=100, decay_patience=2, patience=2)
+    assert TrainSettings(max_steps=100, decay_patience=2, patience=0).decay_patience == 2
     off = LrSchedule(TrainSettings(max_steps=100, valid_every=10))  # 0 (the default): the plan only
     assert not any(off.observe(False, s, 1e-3) for s in range(10, 101, 10))
     assert off.decay_from is None and off.lr(50) == pytest.approx(1e-3)
