@@ -109,15 +109,15 @@ def test_an_early_decay_starts_after_its_patience_and_reaches_the_floor_one_inte
         schedule="linear", lr=1e-3, min_lr=1e-5, max_steps=1000, valid_every=100, decay_patience=2
     )
     sched, plan = LrSchedule(cfg), LrSchedule(cfg)  # plan: the same schedule, never observed
-    assert not sched.observe(True, 100, sched.lr(100))
-    assert not sched.observe(False, 200, sched.lr(200))
+    assert not sched.start_decay(0, 100, sched.lr(100))
+    assert not sched.start_decay(1, 200, sched.lr(200))
     assert sched.lr(250) == plan.lr(250)  # one validation without a gain: still the planned curve
     at = sched.lr(300)
-    assert sched.observe(False, 300, at)  # the second in a row: the decay starts here
+    assert sched.start_decay(2, 300, at)  # the second in a row: the decay starts here
     assert sched.lr(350) == pytest.approx(1e-5 + (at - 1e-5) * 0.5)
     assert sched.lr(400) == pytest.approx(1e-5)
     assert (sched.decayed(399), sched.decayed(400)) == (False, True)
-    assert not sched.observe(False, 400, sched.lr(400))  # it starts once
+    assert not sched.start_decay(3, 400, sched.lr(400))  # it starts once
     again = LrSchedule(cfg)  # what a resumed run reads back from its checkpoint
     again.load_state_dict(sched.state_dict())
     assert [again.lr(s) for s in range(300, 401)] == [sched.lr(s) for s in range(300, 401)]
@@ -129,7 +129,7 @@ def test_an_early_decay_starts_after_its_patience_and_reaches_the_floor_one_inte
 def test_an_early_decay_never_rises_above_the_planned_curve() -> None:
     cfg = TrainSettings(schedule="cosine", lr=1e-3, max_steps=440, valid_every=100, decay_patience=1)
     sched, plan = LrSchedule(cfg), LrSchedule(cfg)
-    sched.observe(False, 400, sched.lr(400))  # too late to end before the limit: the plan ends first
+    assert sched.start_decay(1, 400, sched.lr(400))  # too late to end before the limit: the plan ends first
     assert all(sched.lr(s) <= plan.lr(s) for s in range(400, 441))
     assert sched.lr(440) == 0.0 and not sched.decayed(440)
 
@@ -143,7 +143,7 @@ def test_decay_patience_needs_a_budgeted_schedule() -> None:
         TrainSettings(max_steps=100, decay_patience=2, patience=2)
     assert TrainSettings(max_steps=100, decay_patience=2, patience=0).decay_patience == 2
     off = LrSchedule(TrainSettings(max_steps=100, valid_every=10))  # 0 (the default): the plan only
-    assert not any(off.observe(False, s, 1e-3) for s in range(10, 101, 10))
+    assert not any(off.start_decay(n, 10 * n, 1e-3) for n in range(1, 11))
     assert off.decay_from is None and off.lr(50) == pytest.approx(1e-3)
 
 

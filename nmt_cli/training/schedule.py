@@ -76,19 +76,23 @@ class LrSchedule:
             group["lr"] = lr
         return lr
 
-    def observe(self, improved: bool, step: int = 0, lr: float = 0.0) -> bool:
-        """After a regular validation at update ``step`` (rate ``lr``): halve on plateau, or start the
-        early decay (--decay-patience). True when the early decay starts now."""
-        cfg = self.cfg
+    def observe(self, improved: bool) -> None:
+        """After a validation: decay on plateau."""
+        if self.cfg.schedule != "plateau":
+            return
         self.bad = 0 if improved else self.bad + 1
-        if cfg.schedule == "plateau" and self.bad >= self.plateau_patience:
+        if self.bad >= self.plateau_patience:
             self.scale = max(self.min_scale, self.scale * self.factor)
             self.bad = 0
-        starts = 0 < cfg.decay_patience <= self.bad and self.decay_from is None
-        if starts and cfg.schedule in ("linear", "cosine"):
-            self.decay_from = (step, lr)
-            return True
-        return False
+
+    def start_decay(self, bad_validations: int, step: int, lr: float) -> bool:
+        """After a regular validation at update ``step`` (rate ``lr``), the run's count of validations
+        in a row without a gain: True when the early decay (--decay-patience) starts now."""
+        cfg = self.cfg
+        if self.decay_from is not None or not 0 < cfg.decay_patience <= bad_validations:
+            return False
+        self.decay_from = (step, lr)  # (settings allow --decay-patience with linear or cosine only)
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         began = None if self.decay_from is None else list(self.decay_from)

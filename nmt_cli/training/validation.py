@@ -114,7 +114,9 @@ class Validator:
                     state.best_score, state.bad_validations = score, 0
                 else:
                     state.bad_validations += 1
-                if session.schedule.observe(improved, state.step, record["lr"]) and progress.enabled:
+                session.schedule.observe(improved)
+                starts = session.schedule.start_decay(state.bad_validations, state.step, record["lr"])
+                if starts and progress.enabled:
                     display.info(
                         f"dev has not improved for {session.cfg.decay_patience} validations: the rate decays "
                         f"from {record['lr']:.3g} to {session.cfg.min_lr:g} over the next "
