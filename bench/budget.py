@@ -65,6 +65,9 @@ SETTINGS = {
     # ends one interval later, instead of decaying over the whole budget
     "new-decay-1": ["--decay-patience", "1"],
     "new-decay-2": ["--decay-patience", "2"],
+    # the same, going back to the best checkpoint's weights (Adam restarted) before the decay
+    "new-decay-best-1": ["--decay-patience", "1", "--decay-from", "best"],
+    "new-decay-best-2": ["--decay-patience", "2", "--decay-from", "best"],
     "new-subword-src": ["--subword-alpha", "0.5", "--subword-sides", "src"],
     "new-vocab-4k": [],  # the vocabulary size is the data's: see VOCAB
     "new-vocab-16k": [],

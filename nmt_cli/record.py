@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nmt_cli import checkpoint
+from nmt_cli import checkpoint, runfiles
 from nmt_cli.errors import CheckpointError, UsageError
 from nmt_cli.settings import ModelSettings, build
 from nmt_cli.tokenizer import reusable
@@ -54,6 +54,11 @@ class RunState:
     window_loss: float = 0.0
     window_tokens: int = 0
     kernels: dict[str, Any] = field(default_factory=dict)  # training/autotune.py's choice, kept on resume
+
+    @property
+    def best_step(self) -> int | None:
+        """The update of the best regular validation (None before the first one with dev scores)."""
+        return max((h["step"] for h in self.history if h.get("best")), default=None)
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,9 @@ def save(run: Path, record: ResumeRecord, step: int, is_best: bool, keep_last: i
     assert_finite(record.model.weights)
     payload = to_payload(record)
     slim = {k: v for k, v in payload.items() if k not in TRAINING_ONLY}
-    return checkpoint.save(run, payload, slim, step, is_best, keep_last)
+    best = record.run_state.best_step  # kept: --decay-from best goes back to it
+    keep = () if best is None else (runfiles.step_name(best),)
+    return checkpoint.save(run, payload, slim, step, is_best, keep_last, keep)
 
 
 def assert_finite(weights: dict[str, Tensor]) -> None:

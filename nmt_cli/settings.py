@@ -26,6 +26,7 @@ from nmt_cli.choices import (
     METRICS,
     AlignLevel,
     Cell,
+    DecayFrom,
     Device,
     Kernels,
     LongInput,
@@ -270,6 +271,7 @@ class TrainSettings:
     valid_metric: ValidMetric = "bleu"
     patience: int = 10
     decay_patience: int = 0  # > 0: the budgeted decay starts after this many validations without a gain
+    decay_from: DecayFrom = "last"  # best: the early decay starts from best.pt's weights, Adam restarted
     keep_last: int = 3
     seed: int = 1
     threads: int = 0
@@ -305,6 +307,11 @@ class TrainSettings:
                 "--decay-patience starts a budgeted decay early: it needs --schedule linear or cosine "
                 f"(the default with --max-steps or --max-time), not {self.schedule}"
             )
+        if self.decay_from == "best" and not self.decay_patience:
+            raise UsageError(
+                "--decay-from best goes back to the best checkpoint when --decay-patience starts "
+                "the decay early: give --decay-patience too"
+            )
         if 0 < self.patience <= self.decay_patience:
             raise UsageError(
                 f"--decay-patience {self.decay_patience} would never start: --patience {self.patience} "
@@ -337,6 +344,7 @@ class TrainSettings:
         "device",
         "patience",
         "decay_patience",
+        "decay_from",
         "log_every",
         "average_last",
         "tune_alpha",

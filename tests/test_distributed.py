@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import TINY_MODEL, TINY_TRAIN, run_nmt
 
-from nmt_cli import record
+from nmt_cli import checkpoint, record
 
 DEMO = ["--emb", "128", "--enc-hidden", "128", "--dec-hidden", "256", "--attn-dim", "128", "--dropout", "0.1"]
 
@@ -60,15 +60,17 @@ runpy.run_module("nmt_cli", run_name="__main__")
 
 def tiny_options() -> list[str]:
     model = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_MODEL.items()]
-    train = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_TRAIN.items()]
-    return [*model, *train, "-q"]
+    train = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_TRAIN.items() if k != "bf16"]
+    return [*model, *train, "--fp32", "-q"]
 
 
-def torchrun(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+def torchrun(
+    *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     launcher = Path(sys.executable).with_name("torchrun")
     return subprocess.run(
         [str(launcher), "--nproc_per_node", "2", *args],
-        capture_output=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )  # fmt: skip
 
 
@@ -105,3 +107,31 @@ def test_a_resume_on_node_local_disks_equals_the_uninterrupted_run(tmp_path: Pat
         f"nmt: error: {tmp_path / 'node0' / 'run'} was trained with 2 processes and this job has 1 process; "
         "resume it with 2 processes (torchrun --nproc_per_node, --nnodes) or use a new --out"
     ]
+
+
+@pytest.mark.slow
+def test_decay_from_best_sends_rank_0s_best_weights_to_every_rank(tmp_path: Path, data_dir: Path) -> None:
+    """Rank 1 never sees best.pt: it trains on from the weights rank 0 reads. Checked against a run
+    killed right after the decay began and resumed (the resume sends rank 0's checkpoint to every
+    rank): a rank left on its own weights would average other gradients, and the two would differ."""
+    train = ["train", str(data_dir), *tiny_options(), "--valid-every", "10", "--save-every", "5"]
+    train += ["--schedule", "linear", "--decay-patience", "1", "--decay-from", "best", "--max-steps", "200"]
+    train += ["--keep-last", "9", "--json"]
+    script = tmp_path / "node_local.py"
+    script.write_text(NODE_LOCAL)
+    runs = {}
+    for name, faults in (("full", ["dev-stalls@20"]), ("resumed", ["dev-stalls@20,kill-after-save@20", ""])):
+        for node in ("node0", "node1"):
+            (tmp_path / name / node).mkdir(parents=True)
+        for fault in faults:
+            env = {"NMT_FAULT": fault} if fault else {}
+            proc = torchrun(str(script), str(tmp_path / name / "nodeRANK"), *train, "--out", "run", env=env)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert not list((tmp_path / name / "node1").iterdir()), "rank 1 wrote to its disk"
+        summary = json.loads(proc.stdout.decode().splitlines()[0])
+        assert (summary["stopped_by"], summary["step"]) == ("decayed", 30)
+        runs[name] = tmp_path / name / "node0" / "run"
+    at10, at20 = (checkpoint.load(runs["full"] / f"step-{s:08d}.pt")["model"] for s in (10, 20))
+    assert all(torch.equal(at10[k], at20[k]) for k in at10)  # best (10) put back at 20
+    a, b = (checkpoint.load(runs[name], "last")["model"] for name in ("full", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from nmt_cli import checkpoint, record
 from nmt_cli.errors import CheckpointError
+from nmt_cli.record import RunState
 from nmt_cli.settings import ModelSettings
 
 # The keys of a step file and of best.pt as format 1 writes them: readers of older files rely on them.
@@ -80,3 +82,16 @@ def test_a_run_state_this_version_does_not_know_is_refused(run_dir: Path) -> Non
     for run_state in ({**payload["run_state"], "from_the_future": 1}, [1, 2]):
         with pytest.raises(CheckpointError, match="cannot resume"):
             record.resume_record({**payload, "run_state": run_state}, "new.pt")
+
+
+def test_the_best_regular_validation_outlives_pruning(run_dir: Path, tmp_path: Path) -> None:
+    # One step file kept: the best regular validation's (10) stays, though a stop-time validation at 30
+    # took best.pt from it (--decay-from best goes back to it); the others but the last are gone.
+    resumed = record.load_resume_record(run_dir)
+    assert resumed is not None
+    state = RunState(history=[{"step": 10, "best": True}, {"step": 20, "best": False}])
+    assert state.best_step == 10 and RunState().best_step is None
+    for step in (10, 20, 30, 40):
+        record.save(tmp_path, replace(resumed, run_state=state), step, is_best=step == 30, keep_last=1)
+    kept = sorted(p.name for p in tmp_path.glob("step-*.pt"))
+    assert kept == ["step-00000010.pt", "step-00000030.pt", "step-00000040.pt"]

@@ -169,3 +169,44 @@ def test_a_run_stops_when_its_early_decay_ends_and_resumes_exactly(data_dir: Pat
     assert last["optimizer"]["param_groups"][0]["lr"] == 0.0
     wa, wb = last["model"], checkpoint.load(resumed, "last")["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_decay_from_best_starts_from_the_best_weights_and_resumes_exactly(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # The validation at 30 is the best so far (the first); the one at 60 is made not to gain: the rate
+    # decays over updates 61-90 from the weights of 30, with Adam's moments restarted. The second run
+    # is killed right after the checkpoint at 60 is written, and rerun.
+    extra = (
+        "--decay-patience",
+        "1",
+        "--decay-from",
+        "best",
+        "--save-every",
+        "15",
+        "--keep-last",
+        "9",
+        "--json",
+    )
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    done = train(data_dir, straight, 300, "dev-stalls@60", *extra)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (json.loads(done.stdout)["stopped_by"], json.loads(done.stdout)["step"]) == ("decayed", 90)
+    at30, at45, at60 = (checkpoint.load(straight / f"step-{s:08d}.pt") for s in (30, 45, 60))
+    assert all(torch.equal(at60["model"][k], at30["model"][k]) for k in at30["model"])
+    assert not all(torch.equal(at45["model"][k], at30["model"][k]) for k in at30["model"])
+    assert at60["optimizer"]["state"] == {} and at45["optimizer"]["state"] != {}
+    killed = train(data_dir, resumed, 300, "dev-stalls@60,kill-after-save@60", *extra)
+    assert killed.returncode == -9
+    again = train(data_dir, resumed, 300, None, *extra)
+    assert again.returncode == 0, again.stderr.decode()
+    a, b = losses(straight), losses(resumed)
+    assert max(b) == 90 and [a[s] for s in range(61, 91)] == [b[s] for s in range(61, 91)]
+    wa, wb = checkpoint.load(straight, "last")["model"], checkpoint.load(resumed, "last")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_decay_from_best_needs_decay_patience() -> None:
+    with pytest.raises(UsageError, match="--decay-from best"):
+        TrainSettings(max_steps=100, decay_from="best")
+    assert TrainSettings(max_steps=100, decay_patience=1, decay_from="best", patience=0).decay_from == "best"

@@ -9,6 +9,7 @@ import typer
 
 from nmt_cli.choices import (
     Cell,
+    DecayFrom,
     Device,
     Kernels,
     Optimizer,
@@ -237,6 +238,15 @@ DecayPatience = Annotated[
         help="With a budgeted schedule (linear, cosine): after N validations without a better dev score, "
         "decay from the current rate to --min-lr over the next --valid-every updates and stop there, "
         "before the limit (0 = decay at the limit only).",
+        rich_help_panel=STOP,
+    ),
+]
+DecayFromOpt = Annotated[
+    DecayFrom,
+    typer.Option(
+        "--decay-from",
+        help="Where --decay-patience's decay starts: the weights as they are (last), or the best "
+        "checkpoint's, with Adam's moments restarted (best).",
         rich_help_panel=STOP,
     ),
 ]

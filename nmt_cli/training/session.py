@@ -28,7 +28,7 @@ from torch import nn
 
 import nmt_cli.training.distributed as distributed
 import nmt_cli.training.init_from as init_from
-from nmt_cli import __version__, display, faults, record, runfiles
+from nmt_cli import __version__, checkpoint, display, faults, record, runfiles
 from nmt_cli.batching import make_batches, shard
 from nmt_cli.data.encoded import DataDir, EncodedSplit, IdPairs
 from nmt_cli.data.sampling import sample_split
@@ -91,6 +91,29 @@ class Session:
             record.save(self.run_dir, self.resume_record(rng), self.state.step, is_best, self.cfg.keep_last)
             if faults.armed("kill-after-save", self.state.step):
                 faults.kill_self()
+
+    def restore_best(self) -> int:
+        """Put the best regular validation's weights back into the model on every rank and restart
+        the optimizer's moments (a fresh Adam); returns that validation's update.
+
+        Its step file, not best.pt: a stop-time validation or ``--average-last`` may have replaced
+        best.pt, and a run that never stopped would not have gone back to those weights. Rank 0 reads
+        it and sends it to the other ranks (a failure is raised on every rank)."""
+        step = self.state.best_step
+        assert step is not None  # (a validation without a gain follows one with)
+        loaded: dict[str, torch.Tensor] | NmtError | None = None
+        if self.job.main:
+            try:
+                loaded = _best_weights(self.run_dir, step)
+            except NmtError as err:
+                loaded = err
+        loaded = distributed.broadcast(loaded, self.job, self.device)
+        if isinstance(loaded, NmtError):
+            raise loaded
+        assert loaded is not None
+        self.model.load_state_dict(loaded)
+        self.optimizer.state.clear()
+        return step
 
     def resume_record(self, rng: dict[str, Any]) -> ResumeRecord:
         """The current step as a record, with ``rng`` the RNG states of every rank (``_rng_states``)."""
@@ -268,6 +291,16 @@ def _load_resume(run: Path, job: Dist, device: torch.device) -> ResumeRecord | N
     if isinstance(loaded, NmtError):
         raise loaded
     return loaded
+
+
+def _best_weights(run: Path, step: int) -> dict[str, torch.Tensor]:
+    """The weights of update ``step``'s step file (kept from pruning as the best regular validation's),
+    or, where a run written by an older version pruned it, best.pt's."""
+    path = run / runfiles.step_name(step)
+    if not path.exists():
+        display.warn(f"{path.name} (the best validation) is gone: going back to best.pt instead")
+        return record.load_model_record(run, "best", warn=display.warn).weights
+    return record.model_record(checkpoint.load(path), str(path)).weights
 
 
 def _world_in_config(run: Path) -> int:

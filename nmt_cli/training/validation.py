@@ -115,13 +115,8 @@ class Validator:
                 else:
                     state.bad_validations += 1
                 session.schedule.observe(improved)
-                starts = session.schedule.start_decay(state.bad_validations, state.step, record["lr"])
-                if starts and progress.enabled:
-                    display.info(
-                        f"dev has not improved for {session.cfg.decay_patience} validations: the rate decays "
-                        f"from {record['lr']:.3g} to {session.cfg.min_lr:g} over the next "
-                        f"{session.cfg.valid_every} updates, and the run stops there (--decay-patience)"
-                    )
+                if session.schedule.start_decay(state.bad_validations, state.step, record["lr"]):
+                    self._start_decay(progress, record["lr"])
                 record["best"] = improved
         if stop:
             record["stop"] = True
@@ -132,3 +127,17 @@ class Validator:
         progress.log_validation(record)
         session.save(is_best)
         return record
+
+    def _start_decay(self, progress: Progress, lr: float) -> None:
+        """--decay-patience: the early decay starts now, from best.pt's weights with --decay-from best
+        (before this validation's checkpoint is written, so a run resumed from it decays from there;
+        this validation's scores in metrics.jsonl are those of the weights it replaced)."""
+        cfg, whose = self.session.cfg, "here"
+        if cfg.decay_from == "best":
+            whose = f"update {self.session.restore_best()}'s weights (the best validation)"
+        if progress.enabled:
+            display.info(
+                f"dev has not improved for {cfg.decay_patience} validations: the rate decays from "
+                f"{lr:.3g} to {cfg.min_lr:g} over the next {cfg.valid_every} updates, from {whose}, "
+                "and the run stops there (--decay-patience)"
+            )
