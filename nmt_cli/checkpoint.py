@@ -136,11 +136,11 @@ def save(
     step: int,
     is_best: bool,
     keep_last: int,
-    keep: Collection[str] = (),
+    also_keep: Collection[str] = (),
 ) -> Path:
     """Save ``payload`` as step ``step``; update last (and best, written as ``slim``: what translation
     needs, so a cold start reads and verifies a third of the bytes); prune beyond ``keep_last``, but
-    for the step files named in ``keep``."""
+    for the step files named in ``also_keep``."""
     name = step_name(step)
     path = run / name
     _atomic_write(path, lambda fh: _write_payload(fh, payload, step))
@@ -154,7 +154,7 @@ def save(
         _write_best(run, manifest, slim, step)
     _write_manifest(run, manifest)
     _link(path, run / "last.pt")
-    _prune(run, manifest, keep_last, keep)
+    _prune(run, manifest, keep_last, also_keep)
     return path
 
 
@@ -194,11 +194,11 @@ def _write_payload(fh: IO[bytes], payload: dict[str, Any], step: int) -> None:
     torch.save(payload, fh)
 
 
-def _prune(run: Path, manifest: dict[str, Any], keep_last: int, also: Collection[str] = ()) -> None:
-    """Remove step files beyond the last ``keep_last`` but for ``also`` (best.pt/last.pt are links and
-    survive)."""
+def _prune(run: Path, manifest: dict[str, Any], keep_last: int, also_keep: Collection[str] = ()) -> None:
+    """Remove step files beyond the last ``keep_last`` but for ``also_keep`` (best.pt/last.pt are links
+    and survive)."""
     names = sorted(manifest["files"], key=lambda n: manifest["files"][n]["step"])
-    keep = set(names[-max(1, keep_last) :]) | {manifest["best"], manifest["last"], *also}
+    keep = set(names[-max(1, keep_last) :]) | {manifest["best"], manifest["last"], *also_keep}
     doomed = [n for n in names if n not in keep]
     if not doomed:
         return

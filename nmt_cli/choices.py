@@ -21,7 +21,9 @@ Schedule = Literal["auto", "constant", "plateau", "rsqrt", "linear", "cosine"]
 ValidMetric = Literal["bleu", "chrf", "loss"]
 Device = Literal["auto", "cpu", "cuda"]
 Kernels = Literal["auto", "fast", "plain"]
-DecayFrom = Literal["last", "best"]  # where --decay-patience decays from: the weights as they are, or best.pt
+DecayFrom = Literal[
+    "last", "best"
+]  # where --decay-patience decays from: the weights as they are, or the best validation's
 SpmModel = Literal["unigram", "bpe"]
 LongInput = Literal["crop", "split"]
 AlignLevel = Literal["word", "piece"]

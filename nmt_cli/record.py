@@ -182,8 +182,8 @@ def save(run: Path, record: ResumeRecord, step: int, is_best: bool, keep_last: i
     payload = to_payload(record)
     slim = {k: v for k, v in payload.items() if k not in TRAINING_ONLY}
     best = record.run_state.best_step  # kept: --decay-from best goes back to it
-    keep = () if best is None else (runfiles.step_name(best),)
-    return checkpoint.save(run, payload, slim, step, is_best, keep_last, keep)
+    also_keep = () if best is None else (runfiles.step_name(best),)
+    return checkpoint.save(run, payload, slim, step, is_best, keep_last, also_keep)
 
 
 def assert_finite(weights: dict[str, Tensor]) -> None:

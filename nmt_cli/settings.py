@@ -271,7 +271,9 @@ class TrainSettings:
     valid_metric: ValidMetric = "bleu"
     patience: int = 10
     decay_patience: int = 0  # > 0: the budgeted decay starts after this many validations without a gain
-    decay_from: DecayFrom = "last"  # best: the early decay starts from best.pt's weights, Adam restarted
+    decay_from: DecayFrom = (
+        "last"  # best: the early decay starts from the best validation's weights, Adam restarted
+    )
     keep_last: int = 3
     seed: int = 1
     threads: int = 0

@@ -246,7 +246,7 @@ DecayFromOpt = Annotated[
     typer.Option(
         "--decay-from",
         help="Where --decay-patience's decay starts: the weights as they are (last), or the best "
-        "checkpoint's, with Adam's moments restarted (best).",
+        "validation's, with Adam's moments restarted (best).",
         rich_help_panel=STOP,
     ),
 ]

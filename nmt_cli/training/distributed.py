@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+from nmt_cli.errors import NmtError
 
 T = TypeVar("T")
 
@@ -124,6 +126,27 @@ def broadcast(obj: T, job: Dist, device: torch.device | None = None) -> T:
         box, src=0, device=device if device is not None and device.type == "cuda" else None
     )
     return box[0]  # type: ignore[no-any-return]
+
+
+def read_on_rank_0(read: Callable[[], T], job: Dist, device: torch.device, failure: str) -> T:
+    """``read()`` on rank 0 (the only one that may see the run directory), its result sent to every
+    rank. A failure is raised on every rank, so that no rank waits for the others: an ``NmtError`` as
+    it is, anything else on rank 0 as it is and on the others as ``NmtError(failure (error))``."""
+    loaded: T | NmtError | None = None
+    error: Exception | None = None
+    if job.main:
+        try:
+            loaded = read()
+        except NmtError as err:
+            loaded, error = err, err
+        except Exception as err:  # not to be left unsaid to the other ranks
+            loaded, error = NmtError(f"{failure} ({err})"), err
+    loaded = broadcast(loaded, job, device)
+    if error is not None:
+        raise error
+    if isinstance(loaded, NmtError):
+        raise loaded
+    return loaded  # type: ignore[return-value]
 
 
 def gather(obj: T, job: Dist) -> list[T]:

@@ -12,7 +12,7 @@ dev score, the rate goes from where it stands to --min-lr over the next --valid-
 above the planned curve), and the run stops there with its last validation (``decayed``). On small
 data a run planned over a long budget passes its best long before the end, while its rate is still
 high: the decay is where a budgeted run gains most (the README's budget section). With
-``--decay-from best`` the run first goes back to ``best.pt``'s weights (``Session.restore_best``).
+``--decay-from best`` the run first goes back to the best validation's weights (``Session.restore_best``).
 """
 
 from __future__ import annotations

@@ -101,17 +101,11 @@ class Session:
         it and sends it to the other ranks (a failure is raised on every rank)."""
         step = self.state.best_step
         assert step is not None  # (a validation without a gain follows one with)
-        loaded: dict[str, torch.Tensor] | NmtError | None = None
-        if self.job.main:
-            try:
-                loaded = _best_weights(self.run_dir, step)
-            except NmtError as err:
-                loaded = err
-        loaded = distributed.broadcast(loaded, self.job, self.device)
-        if isinstance(loaded, NmtError):
-            raise loaded
-        assert loaded is not None
-        self.model.load_state_dict(loaded)
+        failure = f"{self.run_dir}: rank 0 could not read the best validation's checkpoint"
+        weights = distributed.read_on_rank_0(
+            lambda: _best_weights(self.run_dir, step), self.job, self.device, failure
+        )
+        self.model.load_state_dict(weights)
         self.optimizer.state.clear()
         return step
 
@@ -274,23 +268,15 @@ def _load_resume(run: Path, job: Dist, device: torch.device) -> ResumeRecord | N
     is the one to resume from. A failure to read it is raised on every rank, so that no rank waits
     for the others. For a checkpoint without a world size (older versions), rank 0 takes the one in
     the run's ``config.json`` (1 when there is none)."""
-    loaded: ResumeRecord | NmtError | None = None
-    failure: Exception | None = None
-    if job.main:
-        try:
-            loaded = record.load_resume_record(run, warn=display.warn)
-            if loaded is not None and WORLD_SIZE not in loaded.rng:
-                loaded.rng[WORLD_SIZE] = _world_in_config(run)
-        except NmtError as err:
-            loaded, failure = err, err
-        except Exception as err:  # not to be left unsaid to the other ranks
-            loaded, failure = NmtError(f"{run}: rank 0 could not read the last checkpoint ({err})"), err
-    loaded = distributed.broadcast(loaded, job, device)
-    if failure is not None:
-        raise failure
-    if isinstance(loaded, NmtError):
-        raise loaded
-    return loaded
+
+    def read() -> ResumeRecord | None:
+        loaded = record.load_resume_record(run, warn=display.warn)
+        if loaded is not None and WORLD_SIZE not in loaded.rng:
+            loaded.rng[WORLD_SIZE] = _world_in_config(run)
+        return loaded
+
+    failure = f"{run}: rank 0 could not read the last checkpoint"
+    return distributed.read_on_rank_0(read, job, device, failure)
 
 
 def _best_weights(run: Path, step: int) -> dict[str, torch.Tensor]:

@@ -129,9 +129,10 @@ class Validator:
         return record
 
     def _start_decay(self, progress: Progress, lr: float) -> None:
-        """--decay-patience: the early decay starts now, from best.pt's weights with --decay-from best
-        (before this validation's checkpoint is written, so a run resumed from it decays from there;
-        this validation's scores in metrics.jsonl are those of the weights it replaced)."""
+        """--decay-patience: the early decay starts now, with --decay-from best from the best
+        validation's weights (put back before this validation's checkpoint is written, so a run resumed
+        from it decays from there; this validation's scores in metrics.jsonl are those of the weights
+        it replaced)."""
         cfg, whose = self.session.cfg, "here"
         if cfg.decay_from == "best":
             whose = f"update {self.session.restore_best()}'s weights (the best validation)"
