@@ -10,10 +10,12 @@ Runs, one after another on this machine (run nothing else meanwhile):
 Models:
   a       the peers' benchmark model: emb 256, biGRU 256/direction, GRU decoder 512 started from
           the encoder's final states, additive attention queried with the state after the step,
-          no input feeding, dropout 0.2, Adam 1e-3, clip 1.0, ~2000-token batches;
-  a-bf16  the same with bf16 autocast;
-  b       the seed's Bahdanau attention (query = previous state, context into the cell), same sizes;
-  b-bf16  the same with bf16 autocast.
+          no input feeding, dropout 0.2, Adam 1e-3, clip 1.0, ~2000-token batches; fp32
+          (--fp32: nmt's default would time bf16 against fp32 on a CPU with bf16 units);
+  a-bf16  the same with --bf16 (bf16 products where timed faster than fp32, else fp32);
+  b       the seed's Bahdanau attention (query = previous state, context into the cell), same sizes,
+          fp32;
+  b-bf16  the same with --bf16.
 
 Prints one JSON line per model, in the format of ../shared/bench/peers/run.sh, and writes them to
 WORK/results.jsonl.
@@ -53,9 +55,9 @@ COMMON = [
 ]
 COMMON += ["--batch-tokens", "2000", "--threads", "2", "--valid-every", "100000000", "--log-every", "20"]
 MODELS = {
-    "a": ["--attention", "post", "--no-input-feeding", "--no-bridge"],
+    "a": ["--attention", "post", "--no-input-feeding", "--no-bridge", "--fp32"],
     "a-bf16": ["--attention", "post", "--no-input-feeding", "--no-bridge", "--bf16"],
-    "b": ["--attention", "bahdanau", "--no-bridge"],
+    "b": ["--attention", "bahdanau", "--no-bridge", "--fp32"],
     "b-bf16": ["--attention", "bahdanau", "--no-bridge", "--bf16"],
 }
 NMT = [sys.executable, "-m", "nmt_cli"]
