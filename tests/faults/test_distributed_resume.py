@@ -23,6 +23,8 @@ import torch.multiprocessing as mp
 from conftest import TINY_MODEL, TINY_TRAIN, train_tiny
 
 import nmt_cli.training.distributed as distributed
+import nmt_cli.training.resume as resume_mod
+import nmt_cli.training.rng as rng_mod
 import nmt_cli.training.session as session_mod
 from nmt_cli import display, record
 from nmt_cli.data.encoded import DataDir
@@ -188,14 +190,14 @@ def test_every_ranks_rng_states_are_saved_and_restored(monkeypatch: pytest.Monke
         "python": random.Random(6).getstate(),
     }
     monkeypatch.setattr(distributed, "gather", lambda obj, job: [obj, other], raising=False)
-    rng = session_mod._rng_states(Dist(0, 2))
+    rng = rng_mod.states(Dist(0, 2))
     assert rng["world_size"] == 2 and len(rng["ranks"]) == 2
     assert torch.equal(rng["torch"], rng["ranks"][0]["torch"])  # rank 0's, where one process saves it
-    session_mod._set_rng_state(rng, rank=1)
+    rng_mod.set_states(rng, rank=1)
     assert torch.equal(torch.get_rng_state(), other["torch"])
-    session_mod._set_rng_state(rng, rank=0)
+    rng_mod.set_states(rng, rank=0)
     assert torch.equal(torch.get_rng_state(), rng["torch"])
-    assert session_mod._rng_states(Dist())["world_size"] == 1
+    assert rng_mod.states(Dist())["world_size"] == 1
 
 
 # ------------------------------------------------------------------------- 3: fewer batches than ranks
@@ -233,11 +235,11 @@ def test_cuda_rng_states_of_a_machine_with_more_gpus_restore_those_present(
     monkeypatch.setattr(display, "warn", warnings.append)
     states = [torch.zeros(16, dtype=torch.uint8) + i for i in range(8)]
     rng = {"torch": torch.get_rng_state(), "python": random.getstate(), "cuda": states}
-    session_mod._set_rng_state(rng)
+    rng_mod.set_states(rng)
     assert restored == [0, 1]
     assert len(warnings) == 1 and "8 devices" in warnings[0] and "has 2" in warnings[0]
     warnings.clear()
-    session_mod._set_rng_state({**rng, "cuda": states[:1]})  # fewer: restored, nothing to say
+    rng_mod.set_states({**rng, "cuda": states[:1]})  # fewer: restored, nothing to say
     assert restored == [0, 1, 0] and not warnings
 
 
@@ -276,7 +278,7 @@ def _rank_main(rank: int, port: int, runs: list[str], out: str) -> None:
         with distributed.scope():
             job = distributed.init()
             found["job"] = (job.rank, job.world)
-            resumed = session_mod._load_resume(Path(runs[rank]), job, CPU)  # rank 1: an empty directory
+            resumed = resume_mod.load(Path(runs[rank]), job, CPU)  # rank 1: an empty directory
             assert resumed is not None
             found["step"], found["weights"] = resumed.run_state.step, resumed.model.weights
             found["finite"] = [
@@ -285,7 +287,7 @@ def _rank_main(rank: int, port: int, runs: list[str], out: str) -> None:
                 distributed.all_finite(rank == 1, CPU, job),
             ]
             try:
-                session_mod._load_resume(Path(runs[2 + rank]), job, CPU)  # rank 0: a damaged run
+                resume_mod.load(Path(runs[2 + rank]), job, CPU)  # rank 0: a damaged run
             except NmtError as err:
                 found["error"] = f"{type(err).__name__}: {err}"
             raise RuntimeError("a failure inside the session")
