@@ -54,6 +54,7 @@ from nmt_cli.tokenizer import Tokenizer
 # (whitespace runs aside, which SentencePiece collapses).
 CHARS_PER_PIECE = 16
 SPLIT_PARTS = 64  # --long-input split: at most this many parts of --max-src-len pieces per line
+CHUNK_BATCHES = 4  # a chunk (sorted by length, then batched) holds at most this many batches' lines
 UTF8_MAX = 4  # bytes a character takes at most
 
 
@@ -326,7 +327,7 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
         with open_output(output) as out:
             writer = Writer(out, opts)
             where = STDIN if input_file == "-" else input_file
-            for first, lines, cut in _decoded_chunks(fd, where, opts, translator.batch * 4):
+            for first, lines, cut in _decoded_chunks(fd, where, opts, translator.batch * CHUNK_BATCHES):
                 for res in translator.translate(lines, first, cut):
                     writer.write(res)
                     if opts.show_attention:
@@ -345,7 +346,7 @@ def translate_lines(model_paths: Sequence[str], lines: Sequence[str], opts: Deco
     model, tok, device = load_models(model_paths, opts)
     translator = Translator(model, tok, opts, device)
     out: list[str] = []
-    chunk = translator.batch * 4
+    chunk = translator.batch * CHUNK_BATCHES
     for start in range(0, len(lines), chunk):
         out += [r.text for r in translator.translate(lines[start : start + chunk], start + 1)]
     return out
