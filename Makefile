@@ -46,7 +46,8 @@ FLOOR := .venv-floor
 FLOOR_TESTS ?= tests/test_cli.py tests/test_commandline.py tests/test_options.py tests/test_corpus.py \
   tests/test_prepare.py tests/test_batching.py tests/test_sampling.py tests/test_evaluate.py \
   tests/test_score.py tests/test_translate.py tests/test_alignment.py tests/test_doctor.py \
-  tests/test_versions.py tests/test_architecture.py tests/test_workflows.py tests/test_demo.py tests/test_export.py \
+  tests/test_versions.py tests/test_architecture.py tests/test_workflows.py tests/test_demo.py \
+  tests/test_export.py \
   tests/faults/test_input.py tests/faults/test_prepare_faults.py
 $(FLOOR)/.installed: pyproject.toml constraints/floor.txt
 	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)

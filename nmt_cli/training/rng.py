@@ -29,7 +29,7 @@ def seed_rank(seed: int, rank: int) -> None:
         random.seed(seed + rank)
 
 
-def own_states() -> dict[str, Any]:
+def _own_states() -> dict[str, Any]:
     """This process's RNG states."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -40,7 +40,7 @@ def own_states() -> dict[str, Any]:
 def states(job: Dist) -> dict[str, Any]:
     """The RNG dict of a checkpoint: rank 0's states (as one process saves them), the world size and,
     with several ranks, every rank's states. Collective: every rank calls it."""
-    mine = own_states()
+    mine = _own_states()
     if job.world == 1:
         return {**mine, WORLD_SIZE: 1}
     every = distributed.gather(mine, job)

@@ -89,7 +89,7 @@ class Session:
         if self.job.main:
             step, keep = self.state.step, self.cfg.keep_last
             record.save(self.run_dir, self.resume_record(states), step, is_best, keep)
-            if faults.armed("kill-after-save", self.state.step):
+            if faults.armed("kill-after-save", step):
                 faults.kill_self()
 
     def restore_best(self) -> int:
