@@ -4,13 +4,17 @@
 Needs a model trained on the benchmark work: by default the run that bench/train_speed.py leaves
 (bench/out/train_speed/run-a). Measures, one after another (run nothing else meanwhile):
   - sentences/s for greedy and beam 5, fp32, int8 (dynamic quantization) and bf16, and their
-    dev BLEU;
+    dev BLEU: every command --runs times, taking turns (one round of all commands, then the next,
+    so that a machine slowing down or speeding up meets every command alike); the median is the
+    figure, and every run's figure is kept beside it (single runs moved by up to 40% on a 2-core
+    cloud VM);
   - the wall time of one line on stdin from a cold start (median of 5), next to the wall time of
     `python -c "import torch"` (median of 5), the floor for any torch tool.
 Prints one JSON object and writes it to WORK/translate_speed.json.
 
 usage: bench/translate_speed.py [--model bench/out/train_speed/run-a] [--work bench/out/translate_speed]
-                               [--isa native|avx512_core_bf16|avx512_core|avx2]
+                               [--isa native|avx512_core_bf16|avx512_core|avx2] [--runs 3]
+                               [--precisions none,int8,bf16] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ def main() -> None:
     )
     parser.add_argument("--model", type=Path, default=ROOT / "bench" / "out" / "train_speed" / "run-a")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "translate_speed")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="cold starts timed (median)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each translation (median)")
     parser.add_argument("--precisions", default="none,int8,bf16", help="--quantize values to time")
     parser.add_argument(
         "--isa",
@@ -71,14 +76,23 @@ def main() -> None:
     n = len((CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")) - 1
     result: dict[str, object] = {"model": str(args.model), "sentences": n}
     result["machine"] = machine()
-    for quant in args.precisions.split(","):
-        for beam in (1, 5):
-            hyp = args.work / f"dev-{quant}-beam{beam}.txt"
+    commands = [(quant, beam) for quant in args.precisions.split(",") for beam in (1, 5)]
+    runs: dict[str, list[float]] = {}
+    bleus: dict[str, list[float]] = {}
+    for _ in range(max(1, args.runs)):
+        for quant, beam in commands:  # taking turns: a slow spell of the machine meets every command
+            tag = f"{'fp32' if quant == 'none' else quant}_{'greedy' if beam == 1 else 'beam5'}"
+            hyp = args.work / f"dev-{tag}.txt"
             cmd = [*NMT, "translate", "-m", str(args.model), "--beam", str(beam), "--threads", "2"]
             secs = wall([*cmd, "--quantize", quant, str(CORPUS / "dev.es"), "-o", str(hyp)])
-            tag = f"{'fp32' if quant == 'none' else quant}_{'greedy' if beam == 1 else 'beam5'}"
-            result[f"sents_per_s_{tag}"] = round(n / secs, 2)
-            result[f"bleu_{tag}"] = bleu(hyp)
+            runs.setdefault(tag, []).append(round(n / secs, 2))
+            bleus.setdefault(tag, []).append(bleu(hyp))
+    for tag, figures in runs.items():
+        result[f"sents_per_s_{tag}"] = round(statistics.median(figures), 2)
+        result[f"sents_per_s_{tag}_runs"] = figures
+        result[f"bleu_{tag}"] = bleus[tag][0]
+        if len(set(bleus[tag])) > 1:  # int8 times its two backends afresh each run: they may differ
+            result[f"bleu_{tag}_runs"] = bleus[tag]
     line = (CORPUS / "dev.es").read_text(encoding="utf-8").split("\n")[0].encode() + b"\n"
     cold = [
         wall([*NMT, "translate", "-m", str(args.model), "--beam", "5"], stdin=line)
