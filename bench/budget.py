@@ -41,9 +41,10 @@ MODEL_A = ["--attention", "post", "--emb", "256", "--enc-hidden", "256", "--dec-
            "--attn-dim", "512", "--threads", "2", "--valid-every", "500"]  # fmt: skip
 SETTINGS = {
     # the defaults before budgeted schedules: a constant 1e-3, halved when dev stops improving; fp32
-    "old": ["--schedule", "plateau", "--lr", "1e-3", "--fp32"],
+    "old": ["--schedule", "plateau", "--lr", "1e-3", "--fp32", "--label-smoothing", "0"],
     # today's defaults: with --max-time (or --max-steps), linear decay from 2e-3 to 0 at the limit; bf16
-    # products where the CPU has bf16 units and a first-batch pass is timed faster than in fp32
+    # products where the CPU has bf16 units and a first-batch pass is timed faster than in fp32; label
+    # smoothing 0.1
     "new": [],
     "new-fp32": ["--fp32"],  # the budgeted schedule alone (the defaults before bf16 became automatic)
     "new-bf16": ["--bf16"],
@@ -51,7 +52,8 @@ SETTINGS = {
     "cosine": ["--schedule", "cosine", "--fp32"],
     "new-warmup": ["--warmup", "200"],
     "new-finish": ["--tune-alpha", "--average-last", "3"],
-    "new-ls": ["--label-smoothing", "0.1"],
+    "new-ls": ["--label-smoothing", "0.1"],  # (today's default: was 0 until 7 December 2026)
+    "new-no-ls": ["--label-smoothing", "0"],
     # the settings of the issue's item 3, each one change from today's defaults
     "new-batch-4k": ["--batch-tokens", "4000"],  # twice the batch, same peak lr
     "new-batch-4k-lr-3e-3": ["--batch-tokens", "4000", "--lr", "3e-3"],  # twice the batch, 1.5x the lr

@@ -52,6 +52,8 @@ COMMON = [
     "1.0",
     "--schedule",
     "constant",
+    "--label-smoothing",  # the peers' configurations do not smooth
+    "0",
 ]
 COMMON += ["--batch-tokens", "2000", "--threads", "2", "--valid-every", "100000000", "--log-every", "20"]
 MODELS = {

@@ -257,7 +257,8 @@ class TrainSettings:
     warmup: int = 0
     schedule: Schedule = "auto"  # auto: linear with --max-steps or --max-time (not --init-from), else plateau
     min_lr: float = 0.0  # where linear and cosine end, at --max-steps or --max-time
-    label_smoothing: float = 0.0
+    # 0.1: better dev BLEU in 10-minute budgets on the Bible, Multi30k and Tatoeba (README budget section)
+    label_smoothing: float = 0.1
     subword_alpha: float = 0.0  # > 0: training pairs segmented afresh by sampling every epoch
     subword_nbest: int = -1
     subword_sides: SubwordSides = "both"

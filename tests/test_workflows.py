@@ -180,14 +180,15 @@ def test_new_output_pieces_start_fresh_and_old_ones_keep_their_rows(
 
 def test_a_run_resumes_with_its_data_and_out_alone(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    first = ["--lr", "0.003", "--schedule", "constant", "--label-smoothing", "0.1", "--max-steps", "10"]
+    # non-defaults (label smoothing 0 is a run trained before 0.1 became the default) kept on resume
+    first = ["--lr", "0.003", "--schedule", "constant", "--label-smoothing", "0", "--max-steps", "10"]
     code, err = train(data_dir, run, *TINY, *first)
     assert code == 0, err
     proc = run_nmt("train", str(data_dir), "--out", str(run), "--max-steps", "20", "--threads", "1")
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"at step 10" in proc.stderr
     config = json.loads((run / "config.json").read_text())
-    assert config["train"]["lr"] == 0.003 and config["train"]["label_smoothing"] == 0.1
+    assert config["train"]["lr"] == 0.003 and config["train"]["label_smoothing"] == 0.0
     assert config["model"]["emb"] == 32 and config["train"]["max_steps"] == 20
     changed = run_nmt("train", str(data_dir), "--out", str(run), "--lr", "0.01", "--emb", "64")
     err = changed.stderr.decode()

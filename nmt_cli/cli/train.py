@@ -66,7 +66,7 @@ from nmt_cli.cli.train_options import (
 
 EXAMPLES = """
 nmt train data --out run --max-time 1h
-nmt train data --out run --cell lstm --layers 2 --label-smoothing 0.1
+nmt train data --out run --cell lstm --layers 2 --dropout 0.3
 nmt train data --out run      # again: continues where the run stopped
 nmt train data2 --out tuned --init-from run --lr 2e-4      # fine-tune on data2
 nmt train data --out run --cell lstm --dump-config lstm.yaml; nmt train --config lstm.yaml
@@ -98,7 +98,7 @@ def train(
     warmup: Warmup = 0,
     schedule: Sched = "auto",
     min_lr: MinLr = 0.0,
-    label_smoothing: Smoothing = 0.0,
+    label_smoothing: Smoothing = 0.1,
     subword_alpha: SubwordAlpha = 0.0,
     subword_nbest: SubwordNbest = -1,
     subword_sides: SubwordSidesOpt = "both",

@@ -160,7 +160,8 @@ Smoothing = Annotated[
     float,
     typer.Option(
         "--label-smoothing",
-        help="Label smoothing: probability spread over the other pieces (0 = off; 0.1 is usual).",
+        help="Label smoothing: probability spread over the other pieces (0 = off). "
+        "Dev loss is never smoothed.",
         rich_help_panel=OPTIM,
     ),
 ]
