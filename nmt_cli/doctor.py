@@ -92,6 +92,7 @@ def kernel_choices() -> dict[str, str]:
         "device": devices.describe(device, "none"),
         "gru": "cuDNN (torch's nn.GRU)" if on_gpu else "scan (kernels/gru.py) or nn.GRU, timed per run",
         "attention_scores": "blocked (kernels/additive.py) or plain, timed per run (train --kernels auto)",
+        "loss": "F.cross_entropy" if on_gpu else "fused (kernels/xent.py) or F.cross_entropy, timed per run",
         "bf16": "bf16 units: train times bf16 against fp32 on the first batch, takes bf16 if 1.1x faster"
         if bf16_units
         else "no bf16 units (or capped): emulated, slower than fp32; train --bf16 trains fp32",

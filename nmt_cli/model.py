@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt_cli.decoder import BahdanauDecoder, Memory, PostDecoder, State
 from nmt_cli.encoder import Encoder, source_mask
+from nmt_cli.kernels import xent
 from nmt_cli.kernels.bf16 import Linear, linear
 from nmt_cli.settings import ModelSettings
 
@@ -72,6 +74,7 @@ class OutputLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out)) if tied is not None else None
         self.register_buffer("out_ids", torch.arange(n_out))
         self.register_buffer("positions", torch.arange(vocab).clamp(max=n_out - 1))
+        self.fused = True  # training's loss through kernels/xent.py (training/autotune.py may turn it off)
 
     def set_vocabulary(self, ids: Sequence[int]) -> None:
         """Use output positions for ``ids`` (sorted, starting with the special ids 0-3)."""
@@ -86,6 +89,18 @@ class OutputLayer(nn.Module):
         if self.linear is not None:
             return self.linear(pre)  # type: ignore[no-any-return]
         return linear(pre, self._tied_rows(), self.bias)
+
+    def loss(self, pre: Tensor, gold: Tensor, label_smoothing: float) -> Tensor:
+        """pre (N, Do), gold (N,) output positions -> summed cross-entropy (), fp32."""
+        if self.fused and torch.is_grad_enabled() and pre.device.type == "cpu":
+            bias: Tensor | None
+            if self.linear is not None:
+                weight, bias = self.linear.weight, self.linear.bias
+            else:
+                weight, bias = self._tied_rows(), self.bias
+            return xent.linear_cross_entropy(pre, weight, bias, gold, label_smoothing)
+        logits = self(pre).float()
+        return F.cross_entropy(logits, gold, reduction="sum", label_smoothing=label_smoothing)
 
     def _tied_rows(self) -> Tensor:
         """(n_out, Do): the tied embedding's rows of the output vocabulary. With gradients they are

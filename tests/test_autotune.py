@@ -13,6 +13,7 @@ from conftest import train_tiny
 
 import nmt_cli.attention as attention
 import nmt_cli.kernels.gru as gru
+import nmt_cli.kernels.xent as xent
 import nmt_cli.training.autotune as autotune
 from nmt_cli import checkpoint
 
@@ -32,7 +33,7 @@ def kernels_of(run: Path) -> dict[str, Any]:
     return json.loads((run / "config.json").read_text())["kernels"]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("kernel", ["gru", "attention"])
+@pytest.mark.parametrize("kernel", ["gru", "attention", "loss"])
 def test_a_slowed_fast_kernel_loses_to_its_plain_twin(
     kernel: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -40,8 +41,10 @@ def test_a_slowed_fast_kernel_loses_to_its_plain_twin(
     # (and the other way round), which would shrink the measured ratio towards the 1.2 margin.
     if kernel == "gru":
         monkeypatch.setattr(gru, "bidirectional", slowed(gru.bidirectional, 25))  # (a small part of a pass)
-    else:
+    elif kernel == "attention":
         monkeypatch.setattr(attention, "additive_scores", slowed(attention.additive_scores, 25))
+    else:
+        monkeypatch.setattr(xent, "linear_cross_entropy", slowed(xent.linear_cross_entropy, 25))
     run = train_tiny(data_dir, tmp_path / "run", steps=2, valid_every=2, kernels="auto")
     chosen = kernels_of(run)
     plain = autotune.PLAIN[kernel]
@@ -58,10 +61,11 @@ def test_a_slowed_fast_kernel_loses_to_its_plain_twin(
 def test_every_candidate_is_timed_and_recorded(data_dir: Path, tmp_path: Path) -> None:
     run = train_tiny(data_dir, tmp_path / "run", steps=1, valid_every=1, kernels="auto")
     chosen = kernels_of(run)
-    assert set(chosen["timed_ms"]) == {"gru", "attention"}
+    assert set(chosen["timed_ms"]) == {"gru", "attention", "loss"}
     assert chosen["gru"] in ("scan", "nn.GRU") and chosen["attention"] in ("blocked", "plain")
+    assert chosen["loss"] in ("fused", "plain")
     lstm = train_tiny(data_dir, tmp_path / "lstm", steps=1, valid_every=1, kernels="auto", cell="lstm")
-    assert set(kernels_of(lstm)["timed_ms"]) == {"attention"}  # no GRU, nothing to choose
+    assert set(kernels_of(lstm)["timed_ms"]) == {"attention", "loss"}  # no GRU, nothing to choose there
 
 
 def test_timing_leaves_no_trace(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,7 +135,7 @@ def test_by_default_bf16_is_timed_where_the_cpu_has_bf16_units(
     run = train_tiny(data_dir, tmp_path / "auto", steps=1, valid_every=1, kernels="auto", bf16=None)
     config = json.loads((run / "config.json").read_text())
     assert config["kernels"]["precision"] == faster and set(config["kernels"]["timed_ms"]) == {
-        "precision", "gru", "attention"
+        "precision", "gru", "attention", "loss"
     }  # fmt: skip
     assert config["precision"] == {"bf16_asked": None, "bf16": faster == "bf16"}
     assert "training in fp32" not in capsys.readouterr().err  # the default asked for nothing: no warning

@@ -1,7 +1,8 @@
 """Each fast kernel against the plain torch expression it replaces: values and gradients.
 
 additive: blocked v · tanh(q + k) vs autograd over the whole energy tensor; gru: the hand-written
-recurrence vs nn.GRU (packed for variable lengths); bf16: products on padded rows vs F.linear.
+recurrence vs nn.GRU (packed for variable lengths); bf16: products on padded rows vs F.linear; xent:
+the output layer and loss in one step vs F.linear and F.cross_entropy.
 (int8 quantization: tests/test_int8.py.)
 """
 
@@ -17,7 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt_cli.encoder import merge_directions
-from nmt_cli.kernels import additive, bf16, gru
+from nmt_cli.kernels import additive, bf16, gru, xent
 
 # ------------------------------------------------------------------------------------------ additive
 
@@ -195,3 +196,95 @@ def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path: Path) -> None:
     assert not bf16.cpu_has_bf16_units(tmp_path / "old")
     assert bf16.cpu_has_bf16_units(tmp_path / "new")
     assert bf16.cpu_has_bf16_units(tmp_path / "absent")  # cannot tell: no warning
+
+
+# ---------------------------------------------------------------------------------------------- xent
+
+
+def plain_loss(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, gold: torch.Tensor, eps: float
+) -> torch.Tensor:
+    logits = nn.functional.linear(x, w, b).float()
+    return nn.functional.cross_entropy(logits, gold, reduction="sum", label_smoothing=eps)
+
+
+def leaves(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    return [t.detach().clone().requires_grad_() for t in tensors]
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("block", [xent.BLOCK, 11 * 3, 1])  # every row at once; 3 rows; one row
+def test_linear_cross_entropy_matches_the_plain_loss_values_and_gradients(
+    monkeypatch: pytest.MonkeyPatch, eps: float, block: int
+) -> None:
+    monkeypatch.setattr(xent, "BLOCK", block)
+    torch.manual_seed(0)
+    x, w, b = torch.randn(10, 6), torch.randn(11, 6), torch.randn(11)
+    gold = torch.randint(0, 11, (10,))
+    fx, fw, fb = leaves(x, w, b)
+    px, pw, pb = leaves(x, w, b)
+    fused = xent.linear_cross_entropy(fx, fw, fb, gold, eps)
+    plain = plain_loss(px, pw, pb, gold, eps)
+    torch.testing.assert_close(fused, plain)
+    (3 * fused).backward()  # the stored gradients are scaled by the loss's own gradient
+    (3 * plain).backward()
+    for got, want in ((fx.grad, px.grad), (fw.grad, pw.grad), (fb.grad, pb.grad)):
+        torch.testing.assert_close(got, want)
+
+
+def test_linear_cross_entropy_reuses_its_buffer_and_keeps_each_calls_gradients() -> None:
+    torch.manual_seed(1)
+    w = torch.randn(7, 4, requires_grad=True)
+    big, small = torch.randn(9, 4, requires_grad=True), torch.randn(3, 4, requires_grad=True)
+    gold_big, gold_small = torch.randint(0, 7, (9,)), torch.randint(0, 7, (3,))
+    total = xent.linear_cross_entropy(big, w, None, gold_big, 0.1)
+    total = total + xent.linear_cross_entropy(small, w, None, gold_small, 0.1)  # the same buffer, reused
+    total.backward()  # both backward passes after both forward passes
+    pw, pbig, psmall = leaves(w, big, small)
+    (plain_loss(pbig, pw, None, gold_big, 0.1) + plain_loss(psmall, pw, None, gold_small, 0.1)).backward()
+    for got, want in ((w.grad, pw.grad), (big.grad, pbig.grad), (small.grad, psmall.grad)):
+        torch.testing.assert_close(got, want)
+
+
+def test_linear_cross_entropy_under_bf16_autocast_runs_bf16_products_and_stays_close() -> None:
+    torch.manual_seed(2)
+    x, w, b = torch.randn(21, 16), torch.randn(30, 16) * 0.3, torch.randn(30)
+    gold = torch.randint(0, 30, (21,))
+    fx, fw, fb = leaves(x, w, b)
+    px, pw, pb = leaves(x, w, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = xent.linear_cross_entropy(fx, fw, fb, gold, 0.1)
+        plain = plain_loss(px, pw, pb, gold, 0.1)  # bf16 product, fp32 loss: what training did before
+    assert fused.dtype == torch.float32
+    torch.testing.assert_close(fused, plain, rtol=2e-3, atol=0.0)
+    fused.backward()
+    plain.backward()
+    for got, want in ((fx.grad, px.grad), (fw.grad, pw.grad), (fb.grad, pb.grad)):
+        assert got is not None and want is not None and got.dtype == want.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=0.02, atol=0.02)
+
+
+def test_the_output_layers_loss_is_the_same_fused_or_plain_tied_or_not() -> None:
+    from nmt_cli.model import OutputLayer
+
+    torch.manual_seed(3)
+    embed = nn.Embedding(12, 5)
+    for tied in (None, embed):
+        layer = OutputLayer(5, 8, 12, tied)
+        layer.set_vocabulary([0, 1, 2, 3, 5, 7, 9, 11])
+        pre, gold = torch.randn(6, 5), torch.randint(0, 8, (6,))
+        losses, grads = [], []
+        for fused in (True, False):
+            layer.fused = fused
+            layer.zero_grad()
+            x = pre.clone().requires_grad_()
+            loss = layer.loss(x, gold, 0.1)
+            loss.backward()
+            losses.append(loss)
+            grads.append([x.grad] + [p.grad.clone() for p in layer.parameters() if p.grad is not None])
+        torch.testing.assert_close(losses[0], losses[1])
+        assert len(grads[0]) == len(grads[1]) == 3  # pre, then the weight (or the embedding) and the bias
+        for got, want in zip(grads[0], grads[1], strict=True):
+            torch.testing.assert_close(got, want)
+        with torch.no_grad():  # without gradients (validation): the plain line, the same loss
+            torch.testing.assert_close(layer.loss(pre, gold, 0.1), losses[1])

@@ -5,6 +5,8 @@ Candidates (each pair gives equal values and gradients up to rounding: tests/tes
   ``gru``        the hand-written GRU scan (kernels/gru.py) or torch's ``nn.GRU`` (packed in the
                  encoder), for the encoder and the post-attention decoder;
   ``attention``  the blocked score kernel (kernels/additive.py) or the plain (B, T, S, A) line;
+  ``loss``       the output layer and the loss in one step with a kept logits buffer
+                 (kernels/xent.py) or ``F.linear`` then ``F.cross_entropy``;
   ``precision``  on a CPU with bf16 units (by default, or with ``--bf16``; never with ``--fp32``):
                  bf16 autocast or fp32, timed first (with the fast kernels), taken only when faster
                  (bf16 units do not promise faster small products; on a 2-core AMD EPYC with
@@ -40,8 +42,8 @@ MARGIN = 1.2
 # bf16 by default must win clearly too: at a near tie (Multi30k's short batches, 597 against 581 ms a
 # pass on the EPYC) noise would decide the precision of the run; an asked --bf16 needs no margin.
 BF16_MARGIN = 1.1
-PLAIN = {"gru": "nn.GRU", "attention": "plain", "precision": "fp32"}
-FAST = {"gru": "scan", "attention": "blocked", "precision": "bf16"}
+PLAIN = {"gru": "nn.GRU", "attention": "plain", "loss": "plain", "precision": "fp32"}
+FAST = {"gru": "scan", "attention": "blocked", "loss": "fused", "precision": "bf16"}
 
 
 def apply(model: Seq2Seq, kernels: dict[str, Any]) -> None:
@@ -52,11 +54,12 @@ def apply(model: Seq2Seq, kernels: dict[str, Any]) -> None:
     if hasattr(model.decoder, "scan"):
         model.decoder.scan = scan
     model.decoder.attention.fast = kernels.get("attention", FAST["attention"]) == FAST["attention"]
+    model.generator.fused = kernels.get("loss", FAST["loss"]) == FAST["loss"]
 
 
 def candidates(model: Seq2Seq) -> list[str]:
-    """The switches that matter for this model: a GRU somewhere, and attention always."""
-    return (["gru"] if model.cfg.cell == "gru" else []) + ["attention"]
+    """The switches that matter for this model: a GRU somewhere; attention and the loss always."""
+    return (["gru"] if model.cfg.cell == "gru" else []) + ["attention", "loss"]
 
 
 def choose(session: Session, quiet: bool) -> dict[str, Any]:

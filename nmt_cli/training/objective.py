@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt_cli.model import Seq2Seq
@@ -21,7 +20,6 @@ class LossModule(nn.Module):
         """src (B, S), lengths (B,), tgt_in/tgt_out (B, T) -> summed loss (), real target positions ()."""
         pre, _ = self.model(src, lengths, tgt_in)  # (B, T, Do)
         keep = tgt_out.ne(PAD_ID)  # (B, T)
-        logits = self.model.generator(pre[keep])  # (N, V): only real positions, no padding work
         gold = self.model.generator.to_positions(tgt_out[keep])
-        loss = F.cross_entropy(logits.float(), gold, reduction="sum", label_smoothing=self.label_smoothing)
-        return loss, keep.sum()
+        # (N, V) logits only at real positions, no padding work; with gradients through kernels/xent.py
+        return self.model.generator.loss(pre[keep], gold, self.label_smoothing), keep.sum()
