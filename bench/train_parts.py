@@ -6,6 +6,8 @@ One 2,000-token batch shape (65 sentences x 35 pieces, attention 512), 2 threads
   attention   kernels.additive.additive_scores vs autograd over the whole (B, T, S, A) energy tensor
   encoder     kernels.gru.bidirectional vs nn.GRU on packed sequences (biGRU 2 x 256)
   adam        fused vs foreach Adam over 7.6M parameters (the step only)
+  loss        the output layer and label-smoothed cross-entropy over 1,800 real target pieces (512 ->
+              6,000 output pieces): kernels.xent.linear_cross_entropy vs F.linear + F.cross_entropy
   tanh        elementwise tanh over (60, 30, 512) in fp32 vs bf16 (why attention scores stay fp32)
   energy      one search-sized block of attention energies (2^18 numbers, in cache): tanh against
               sigmoid (why kernels/additive.py computes v·tanh(x) as 2 v·σ(2x) - Σv)
@@ -28,9 +30,10 @@ from collections.abc import Callable
 os.environ.setdefault("GOMP_SPINCOUNT", "5000")  # as the CLI does
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
-from nmt_cli.kernels import additive, gru  # noqa: E402
+from nmt_cli.kernels import additive, gru, xent  # noqa: E402
 
 
 def ms(fn: Callable[[], object], repeats: int) -> float:
@@ -86,6 +89,21 @@ def adam_pair(repeats: int) -> dict[str, float]:
     return out
 
 
+def loss_pair(repeats: int) -> dict[str, float]:
+    x = torch.randn(1800, 512, requires_grad=True)
+    w, b = (torch.randn(6000, 512) * 0.05).requires_grad_(), torch.zeros(6000, requires_grad=True)
+    gold = torch.randint(0, 6000, (1800,))
+
+    def plain() -> None:
+        logits = F.linear(x, w, b)
+        F.cross_entropy(logits, gold, reduction="sum", label_smoothing=0.1).backward()
+
+    def fused() -> None:
+        xent.linear_cross_entropy(x, w, b, gold, 0.1).backward()
+
+    return {"loss_plain_ms": ms(plain, repeats), "loss_fused_ms": ms(fused, repeats)}
+
+
 def tanh_pair(repeats: int) -> dict[str, float]:
     x = torch.randn(60, 30, 512)
     xb = x.bfloat16()
@@ -124,7 +142,8 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     result: dict[str, float] = {}
-    for part in (attention_pair, encoder_pair, adam_pair, tanh_pair, energy_pair, bf16_shapes):
+    parts = (attention_pair, encoder_pair, adam_pair, loss_pair, tanh_pair, energy_pair, bf16_shapes)
+    for part in parts:
         result.update(part(args.repeats))
     print(json.dumps(result, sort_keys=True))
 
