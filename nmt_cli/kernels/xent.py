@@ -10,8 +10,8 @@ their gradient softmax - (1 - ε) one-hot - ε / V (ε: label smoothing); the th
 and the gradients of the input and of the weights) are the same as the plain line's, and the backward
 pass only scales the stored gradients. 169 -> 114 ms forward and backward (bench/train_parts.py
 ``loss``), a model-a step 505 -> 460 ms, on a 2-core Xeon. Plain path:
-``F.cross_entropy(F.linear(x, weight, bias), gold, ...)``, also used without gradients (validation)
-and off the CPU.
+``F.cross_entropy(F.linear(x, weight, bias), gold, ...)`` (``OutputLayer.loss`` in model.py), also
+used without gradients (validation) and off the CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nmt_cli.kernels.bf16 import bf16_active, pad_rows
@@ -36,15 +35,19 @@ def linear_cross_entropy(
 ) -> Tensor:
     """x (N, D), weight (V, D), bias (V,) or None, gold (N,) in [0, V) -> summed loss (), fp32:
     ``F.cross_entropy(F.linear(x, weight, bias).float(), gold, reduction="sum", label_smoothing=ε)``.
-    Under bf16 autocast the products run in bf16 (rows padded: kernels/bf16.py), the rest in fp32."""
-    if x.device.type != "cpu" or not torch.is_grad_enabled() or x.size(0) == 0:
-        logits = F.linear(x, weight, bias).float()
-        return F.cross_entropy(logits, gold, reduction="sum", label_smoothing=label_smoothing)
+    Under bf16 autocast the products run in bf16 (rows padded: kernels/bf16.py), the rest in fp32.
+    Only where ``applies(x)``; elsewhere the caller runs the plain line."""
+    assert applies(x)
     mm = torch.bfloat16 if bf16_active(x) else torch.float32  # (the logits buffer is fp32)
     if bias is None:
         bias = weight.new_zeros(weight.size(0))
     with torch.autocast("cpu", enabled=False):
         return _LinearCrossEntropy.apply(x, weight, bias, gold, label_smoothing, mm)  # type: ignore[no-any-return]
+
+
+def applies(x: Tensor) -> bool:
+    """Whether the fused step serves x (N, D): training (gradients) on a CPU, at least one row."""
+    return x.device.type == "cpu" and torch.is_grad_enabled() and x.size(0) > 0
 
 
 def _logits(x: Tensor, weight: Tensor, bias: Tensor, mm: torch.dtype) -> Tensor:
