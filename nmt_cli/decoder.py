@@ -2,16 +2,16 @@
 
 Two placements of Bahdanau attention:
 
-``BahdanauDecoder`` (the original paper; default): at step t the query is the previous state
+``BahdanauDecoder`` (the original paper): at step t the query is the previous state
 s(t-1); the context c(t) enters the recurrent cell with the previous target embedding; the output
 is tanh(W [s(t); c(t); e(t-1)]). The embedding part of the cell's input projection is computed for
 all steps at once. In search, the part that reads c(t) is folded into the encoder states once per
 batch (W_c·Σ a_i h_i = Σ a_i (W_c h_i)), so each step does a (B, S) × (S, G) product instead of a
 (B, K) × (K, G) one.
 
-``PostDecoder``: the query is the state after the step, s(t); the output is tanh(W [s(t); c(t)]).
-Without input feeding the whole target side runs through one recurrent call and attention is
-batched over all steps.
+``PostDecoder`` (default): the query is the state after the step, s(t); the output is
+tanh(W [s(t); c(t)]). Without input feeding the whole target side runs through one recurrent call and
+attention is batched over all steps.
 """
 
 from __future__ import annotations

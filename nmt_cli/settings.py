@@ -191,7 +191,7 @@ class ModelSettings:
     """Architecture; together with the vocabulary sizes it rebuilds the model."""
 
     cell: Cell = "gru"
-    attention: Placement = "bahdanau"
+    attention: Placement = "post"  # (bahdanau until 7 December 2026: bench/budget.py, the README)
     input_feeding: bool = False  # feed the previous attentional output (post placement only)
     emb: int = 256
     enc_hidden: int = 256  # per direction

@@ -116,8 +116,9 @@ def test_init_from_starts_from_the_weights_with_a_fresh_optimizer(
     assert f"starting from the weights of {run_dir}" in err
     code, err = train(tuned_data, tmp_path / "fresh", *TINY, "--max-steps", "10")
     assert code == 0, err
-    tuned, fresh = first_losses(tmp_path / "tuned", 3), first_losses(tmp_path / "fresh", 3)
-    assert max(tuned) < min(fresh) - 0.3  # it starts where the trained model is, not from scratch
+    tuned, fresh = first_losses(tmp_path / "tuned", 3), first_losses(tmp_path / "fresh", 10)
+    # It starts where the trained model is, not from scratch: below all ten updates of a fresh run.
+    assert max(tuned) < min(fresh)
     saved = checkpoint.load(tmp_path / "tuned", "last")
     assert saved["run_state"]["step"] == 10 and saved["run_state"]["bad_validations"] == 0
     steps = {int(s["step"]) for s in saved["optimizer"]["state"].values()}

@@ -80,7 +80,7 @@ def train(
     out: Out,
     init_from: InitFrom = None,
     cell: CellOpt = "gru",
-    attention: Attention = "bahdanau",
+    attention: Attention = "post",
     input_feeding: InputFeeding = False,
     emb: Emb = 256,
     enc_hidden: EncHidden = 256,

@@ -67,8 +67,9 @@ Attention = Annotated[
     Placement,
     typer.Option(
         "--attention",
-        help="Where attention sits. bahdanau: query = previous decoder state, context fed to the cell; "
-        "post: query = state after the step, context combined for the output.",
+        help="Where attention sits. post: query = state after the step, context combined for the output "
+        "(the whole target side in one recurrent call: about 2x the updates of bahdanau on long sentences); "
+        "bahdanau: the original paper's, query = previous decoder state, context fed to the cell.",
         rich_help_panel=MODEL,
     ),
 ]
