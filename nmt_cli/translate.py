@@ -54,14 +54,8 @@ from nmt_cli.tokenizer import Tokenizer
 # (whitespace runs aside, which SentencePiece collapses).
 CHARS_PER_PIECE = 16
 SPLIT_PARTS = 64  # --long-input split: at most this many parts of --max-src-len pieces per line
-CHUNK_BATCHES = 4  # a chunk (sorted by length, then batched) holds at most this many batches' lines,
-CHUNK_LINES = 512  # and at least this many: beam 5's 4 x 32 sorted too few lines (6-9% slower, bench/README)
+CHUNK_BATCHES = 4  # a chunk (sorted by length, then batched) holds at most this many batches' lines
 UTF8_MAX = 4  # bytes a character takes at most
-
-
-def chunk_lines(batch: int) -> int:
-    """Lines read (then sorted by length and batched) at most at a time, for ``batch`` sentences a batch."""
-    return max(batch * CHUNK_BATCHES, CHUNK_LINES)
 
 
 def max_source_chars(opts: DecodeSettings) -> int:
@@ -333,7 +327,7 @@ def translate_stream(model_paths: Sequence[str], input_file: str, output: str, o
         with open_output(output) as out:
             writer = Writer(out, opts)
             where = STDIN if input_file == "-" else input_file
-            for first, lines, cut in _decoded_chunks(fd, where, opts, chunk_lines(translator.batch)):
+            for first, lines, cut in _decoded_chunks(fd, where, opts, translator.batch * CHUNK_BATCHES):
                 for res in translator.translate(lines, first, cut):
                     writer.write(res)
                     if opts.show_attention:
@@ -352,7 +346,7 @@ def translate_lines(model_paths: Sequence[str], lines: Sequence[str], opts: Deco
     model, tok, device = load_models(model_paths, opts)
     translator = Translator(model, tok, opts, device)
     out: list[str] = []
-    chunk = chunk_lines(translator.batch)
+    chunk = translator.batch * CHUNK_BATCHES
     for start in range(0, len(lines), chunk):
         out += [r.text for r in translator.translate(lines[start : start + chunk], start + 1)]
     return out

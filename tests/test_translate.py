@@ -13,7 +13,7 @@ import pytest
 from conftest import run_nmt
 
 from nmt_cli.settings import DecodeSettings
-from nmt_cli.translate import CHUNK_LINES, chunk_lines, translate_stream
+from nmt_cli.translate import translate_stream
 
 
 def expected_lines(data: bytes) -> int:
@@ -211,10 +211,3 @@ def test_long_lines_are_cropped_or_split_with_a_warning(mode: str, run_dir: Path
     assert proc.stdout.count(b"\n") == 3
     err = proc.stderr.decode()
     assert "line 1:" in err and mode in err and "line 3" not in err
-
-
-def test_a_chunk_sorts_at_least_chunk_lines_and_four_batches() -> None:
-    # beam 5 on the CPU: 32 sentences a batch; 4 batches (128 lines) sorted by length padded more
-    assert chunk_lines(32) == CHUNK_LINES == 512
-    assert chunk_lines(160) == 640  # greedy: four batches are more than the floor
-    assert chunk_lines(1) == CHUNK_LINES
