@@ -11,7 +11,8 @@ batch (W_c·Σ a_i h_i = Σ a_i (W_c h_i)), so each step does a (B, S) × (S, G)
 
 ``PostDecoder`` (default): the query is the state after the step, s(t); the output is
 tanh(W [s(t); c(t)]). Without input feeding the whole target side runs through one recurrent call and
-attention is batched over all steps.
+attention is batched over all steps; in search, a GRU's first layer then reads its input gates from a
+table over the target embedding (``kernels.gru.input_table``) instead of a product per step.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from torch import Tensor, nn
 
 import nmt_cli.kernels.gru as gru
 from nmt_cli.attention import BahdanauAttention
-from nmt_cli.kernels.bf16 import Linear, bmm
+from nmt_cli.kernels.bf16 import Linear, bf16_active, bmm
 from nmt_cli.settings import ModelSettings
 from nmt_cli.tokenizer import PAD_ID
+
+# The largest first-layer input table a PostDecoder keeps for search (gru.input_table): 49 MB for 8k
+# pieces into a 512-wide GRU; a larger vocabulary or decoder keeps the per-step product.
+TABLE_BYTES = 64 << 20
 
 
 @dataclass
@@ -248,16 +253,19 @@ class PostDecoder(nn.Module):
         self.out = Linear(d + enc_dim, out_dim)
         self.out_dim = out_dim
         self.scan = True  # the GRU through kernels/gru.py on a CPU (training/autotune.py may turn it off)
+        self._table: tuple[tuple[object, ...], Tensor] | None = None  # (what it came from, input table)
+        self._rows_before_table = 0  # search rows stepped through the input product meanwhile
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
         return Memory(states, self.attention.project_keys(states), mask)
 
-    def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """x (B, T, In) -> outputs (B, T, D), state after the last step."""
+    def _run(self, x: Tensor, state: State, gates: Tensor | None = None) -> tuple[Tensor, State]:
+        """x (B, T, In) -> outputs (B, T, D), state after the last step. ``gates`` (B, T, 3H): the first
+        layer's input projection of x, already known (then x is not read)."""
         if (
             self.scan and isinstance(self.rnn, nn.GRU) and x.device.type == "cpu"
         ):  # (not int8; cuDNN on a GPU)
-            out, h = gru.unidirectional(self.rnn, x, state.h)
+            out, h = gru.unidirectional(self.rnn, x, state.h, gates)
             return out, State(h)
         if state.c is None:
             out, h = self.rnn(x, state.h)
@@ -284,9 +292,11 @@ class PostDecoder(nn.Module):
             attns.append(attn)
         return torch.stack(pres, dim=1), torch.stack(attns, dim=1)
 
-    def _feed_step(self, emb: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
+    def _feed_step(
+        self, emb: Tensor, memory: Memory, state: State, gates: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, State]:
         x = emb if state.feed is None else torch.cat([emb, state.feed], dim=-1)
-        top, state = self._run(x.unsqueeze(1), state)  # (B, 1, D)
+        top, state = self._run(x.unsqueeze(1), state, None if gates is None else gates.unsqueeze(1))
         context, attn = attend(self.attention, top.squeeze(1), memory)  # (R, K), (R, S)
         pre = self._output(top.squeeze(1), context)  # (R, Do)
         if self.cfg.input_feeding:
@@ -295,7 +305,46 @@ class PostDecoder(nn.Module):
 
     def step(self, y: Tensor, memory: Memory, state: State) -> tuple[Tensor, Tensor, State]:
         """y (R,) previous tokens (R = B·k rows) -> pre-output (R, Do), attention (R, S), new state."""
+        gates = self._input_rows(y)
+        if gates is not None:  # (the embedding is only read through the table)
+            return self._feed_step(gates, memory, state, gates)
         emb = self.dropout(self.embed(y))
         if self.cfg.input_feeding and state.feed is None:
             state = State(state.h, state.c, emb.new_zeros(emb.size(0), self.out_dim))
         return self._feed_step(emb, memory, state)
+
+    def _input_rows(self, y: Tensor) -> Tensor | None:
+        """y (R,) ids -> the first layer's input gates W_ih e(y) + b_ih (R, 3H) from a kept table
+        (gru.input_table), or None where the table does not serve: with gradients, input feeding, an
+        LSTM, int8 or bf16 products, off the CPU scan, in an export trace, or a table over
+        ``TABLE_BYTES``. Kept until the embedding or the input weights change.
+
+        The table costs the product work of as many rows as it has, so it is built only once the
+        search has stepped that many rows through the product: a short search (one line) never pays
+        for it, and a long one pays at most twice what the product alone would have cost it."""
+        rnn, weight = self.rnn, self.embed.weight
+        if (
+            self.training
+            or torch.is_grad_enabled()
+            or torch.compiler.is_compiling()
+            or self.cfg.input_feeding
+            or not (self.scan and isinstance(rnn, nn.GRU) and weight.device.type == "cpu")
+            or hasattr(rnn, "int8_input")
+            or bf16_active(weight)
+            or weight.size(0) * 3 * rnn.hidden_size * 4 > TABLE_BYTES
+        ):
+            return None
+        w_ih, b_ih = gru.first_input_weights(rnn)
+        source = tuple((t.data_ptr(), t._version, t.dtype) for t in (weight, w_ih, b_ih))
+        if self._table is None or self._table[0] != source:
+            if self._rows_before_table < weight.size(0):
+                self._rows_before_table += y.numel()
+                return None
+            self._table = (source, gru.input_table(rnn, self.embed))
+            self._rows_before_table = 0
+        return self._table[1].index_select(0, y)
+
+    def train(self, mode: bool = True) -> PostDecoder:
+        self._table = None  # (eval() and train() both start afresh: weights may have moved meanwhile)
+        self._rows_before_table = 0
+        return super().train(mode)

@@ -201,6 +201,63 @@ def test_tied_output_rows_are_gathered_once_and_follow_the_weights() -> None:
     assert m.generator._rows is None
 
 
+def test_search_input_table_is_built_once_paid_for_and_follows_the_weights() -> None:
+    """The post decoder's search steps take the first GRU layer's input gates from a table of the
+    whole target embedding, built once the search has stepped as many rows as the table has, dropped
+    when the weights change or the model trains; the steps compute what the product computes."""
+    m = model(dropout=0.0)
+    src, lengths, tgt = batch(seed=5)
+    y = tgt[:, 1]
+
+    def step() -> torch.Tensor:
+        with torch.inference_mode():
+            return m.decoder.step(y, *m.encode(src, lengths))[0]
+
+    def product() -> torch.Tensor:  # the same step through the input product
+        m.decoder._rows_before_table, kept = 0, m.decoder._table
+        m.decoder._table = None
+        out = step()
+        m.decoder._table, m.decoder._rows_before_table = kept, 0
+        return out
+
+    first = step()
+    assert m.decoder._table is None  # 3 rows stepped of the 30 the table would have
+    for _ in range(9):
+        torch.testing.assert_close(step(), first)
+    assert m.decoder._table is None
+    with_table = step()  # (30 rows stepped: built now)
+    assert m.decoder._table is not None and m.decoder._table[1].shape == (30, 3 * 20)
+    table = m.decoder._table[1]
+    torch.testing.assert_close(with_table, first, atol=1e-6, rtol=1e-5)
+    assert torch.equal(step(), with_table) and m.decoder._table[1] is table  # (kept)
+    with torch.no_grad():
+        m.decoder.embed.weight.mul_(2.0)  # (an optimizer's update)
+    updated = step()
+    assert not torch.allclose(updated, first)
+    torch.testing.assert_close(updated, product(), atol=1e-6, rtol=1e-5)
+    for _ in range(10):
+        step()
+    assert m.decoder._table is not None and m.decoder._table[1] is table  # (stale: not read)
+    torch.testing.assert_close(step(), updated, atol=1e-6, rtol=1e-5)
+    assert m.decoder._table[1] is not table  # rebuilt
+    m.train()
+    assert m.decoder._table is None
+
+
+@pytest.mark.parametrize("variant", [dict(input_feeding=True), dict(cell="lstm"), dict(grad=True)], ids=str)
+def test_search_input_table_only_where_it_computes_the_same(variant: dict[str, object]) -> None:
+    """No table with input feeding (the input is not an embedding row), for an LSTM (nn.LSTM's own
+    kernel) or with gradients."""
+    grad = bool(variant.pop("grad", False))
+    m = model(**variant)
+    src, lengths, tgt = batch()
+    with torch.set_grad_enabled(grad):
+        memory, state = m.encode(src, lengths)
+        for _ in range(20):
+            m.decoder.step(tgt[:, 1], memory, state)
+    assert m.decoder._table is None  # type: ignore[union-attr]
+
+
 def test_training_path_equals_search_path_without_dropout() -> None:
     """Training projects the context per step, search folds the projection into the states."""
     m = model(dropout=0.0)
