@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 import nmt_cli.kernels.bf16 as bf16
+import nmt_cli.kernels.fp32 as fp32
 from nmt_cli import alignment, devices, display
 from nmt_cli.batching import source_batch
 from nmt_cli.ensemble import Ensemble, check_tokenizers
@@ -109,11 +110,22 @@ def load_models(
     loaded = [load_model(path, opts, device) for path in paths]
     if device.type != "cpu":
         display.info(f"decoding on {devices.describe(device, opts.quantize)}")
+    choose_products(loaded[0][0], opts, device)
     if len(loaded) == 1:
         return loaded[0][0], loaded[0][1], device
     tokenizers = [(tok.src_proto, tok.tgt_proto) for _, tok in loaded]
     check_tokenizers([str(p) for p in paths], tokenizers)
     return Ensemble([model for model, _ in loaded]), loaded[0][1], device
+
+
+def choose_products(model: Seq2Seq, opts: DecodeSettings, device: torch.device) -> None:
+    """fp32 search on a CPU: MKL or oneDNN for the products, whichever multiplies a search step's rows
+    through the model's output layer faster here (kernels/fp32.py); torch's own products otherwise."""
+    if device.type != "cpu" or devices.precision(device, opts.quantize) != "none":
+        fp32.set_backend("mkl")
+        return
+    layer = model.generator.linear or model.decoder.out
+    fp32.choose(layer.weight, layer.bias, devices.sentences_per_batch(opts, device) * opts.beam)
 
 
 class Translator:

@@ -75,3 +75,12 @@ def train_tiny(data: Path, run: Path, steps: int = 40, **overrides: object) -> P
 def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A tiny GRU model trained for a few dozen updates (enough to emit varied output)."""
     return train_tiny(data_dir, tmp_path_factory.mktemp("runs") / "gru", steps=60)
+
+
+@pytest.fixture(autouse=True)
+def _search_products_back_to_torchs() -> object:
+    """A test that loads a model for translation leaves kernels/fp32.py's choice behind: undo it."""
+    yield
+    fp32 = sys.modules.get("nmt_cli.kernels.fp32")
+    if fp32 is not None:
+        fp32.set_backend("mkl")  # type: ignore[attr-defined]

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import train_tiny
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt_cli.encoder import merge_directions
-from nmt_cli.kernels import additive, bf16, gru, xent
+from nmt_cli.kernels import additive, bf16, fp32, gru, xent
 
 # ------------------------------------------------------------------------------------------ additive
 
@@ -289,3 +290,77 @@ def test_the_output_layers_loss_is_the_same_fused_or_plain_tied_or_not() -> None
         layer.fused = True
         with torch.no_grad():  # without gradients (validation) the fused switch takes the plain line
             torch.testing.assert_close(layer.loss(pre, gold, 0.1), losses[1])
+
+
+needs_onednn = pytest.mark.skipif(not fp32.available(), reason="this torch has no oneDNN")
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [True, False])
+def test_fp32_onednn_linear_matches_f_linear_and_follows_the_weight(bias: bool) -> None:
+    """kernels/fp32.py's products equal F.linear's (to fp32 rounding), for any leading dims, and a
+    weight changed in place is packed again."""
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(3, 7, 48, generator=gen), torch.randn(40, 48, generator=gen)
+    b = torch.randn(40, generator=gen) if bias else None
+    fp32.set_backend("onednn")
+    with torch.inference_mode():
+        assert fp32.active(x)
+        torch.testing.assert_close(fp32.linear(x, w, b), F.linear(x, w, b), atol=1e-5, rtol=1e-5)
+        w.mul_(2.0)  # (new weights: the packed copy must not be reused)
+        torch.testing.assert_close(fp32.linear(x, w, b), F.linear(x, w, b), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(bf16.linear(x, w, b), F.linear(x, w, b), atol=1e-5, rtol=1e-5)
+    assert not fp32.active(x)  # with gradients: torch's products
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fp32.active(x)
+    fp32.set_backend("mkl")
+    with torch.inference_mode():
+        assert not fp32.active(x)
+
+
+@needs_onednn
+def test_fp32_choice_takes_the_faster_and_the_plain_path_when_onednn_is_made_slow(monkeypatch) -> None:
+    """``choose`` times both on the given layer: a oneDNN product made 30 times the work loses."""
+    w, b = torch.randn(512, 256), torch.randn(512)
+    times = fp32.choose(w, b, rows=64)
+    assert set(times) == {"mkl", "onednn"} and fp32.backend() == min(times, key=times.__getitem__)
+    fast = fp32.linear
+
+    def slow(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        for _ in range(30):
+            out = fast(x, weight, bias)
+        return out
+
+    monkeypatch.setattr(fp32, "linear", slow)
+    fp32.choose(w, b, rows=64)
+    assert fp32.backend() == "mkl"
+
+
+@needs_onednn
+def test_search_through_onednn_products_equals_torchs(data_dir: Path, tmp_path: Path) -> None:
+    """A trained model's greedy and beam search give the same pieces with either backend, and the
+    decoder's recurrent step through oneDNN equals the baddbmm one."""
+    from nmt_cli.search import beam_search, greedy
+    from nmt_cli.settings import DecodeSettings
+    from nmt_cli.translate import load_model
+
+    run = train_tiny(data_dir, tmp_path / "run")
+    model, _ = load_model(run, DecodeSettings())
+    src = torch.tensor([[5, 9, 14, 22, 3], [7, 8, 3, 0, 0], [30, 11, 12, 3, 0]])
+    lengths, caps = torch.tensor([5, 3, 4]), torch.tensor([12, 12, 12])
+    found = {}
+    for name in fp32.BACKENDS:
+        fp32.set_backend(name)
+        found[name] = (
+            [h.ids for h in greedy(model, src, lengths, caps)],
+            [h[0].ids for h in beam_search(model, src, lengths, caps, 3)],
+        )
+    assert found["onednn"] == found["mkl"]
+    rnn = nn.GRU(6, 10, batch_first=True)
+    x, h0 = torch.randn(4, 5, 6), torch.randn(1, 4, 10)
+    with torch.inference_mode():
+        outs = {}
+        for name in fp32.BACKENDS:
+            fp32.set_backend(name)
+            outs[name] = gru.unidirectional(rnn, x, h0)
+    torch.testing.assert_close(outs["onednn"], outs["mkl"], atol=1e-6, rtol=1e-5)

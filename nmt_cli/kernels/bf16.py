@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt_cli.kernels import fp32
+
 ROWS = 64
 
 
@@ -59,7 +61,10 @@ def pad_rows(x: Tensor, dim: int = 0) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """F.linear on x (..., K); under bf16 autocast on padded rows."""
+    """F.linear on x (..., K); under bf16 autocast on padded rows; in search through the fp32
+    products kernels/fp32.py chose."""
+    if fp32.active(x):
+        return fp32.linear(x, weight, bias)
     if x.device.type != "cpu" or not bf16_active(x):
         return F.linear(x, weight, bias)
     rows = x.numel() // x.size(-1)

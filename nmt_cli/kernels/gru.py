@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt_cli.kernels import fp32
 from nmt_cli.kernels.bf16 import bf16_active, linear, pad_rows
 
 
@@ -133,14 +134,18 @@ def scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
         # In search the row count changes at every step (finished sentences leave): padded rows
         # keep the number of compiled bf16 kernels small (see kernels/bf16.py).
         gi, h0 = pad_rows(gi, 2), pad_rows(h0, 1)
+    # One direction in search: the recurrent product through kernels/fp32.py's choice.
+    onednn = mm == torch.float32 and h0.size(0) == 1 and fp32.active(h0)
     with torch.autocast("cpu", enabled=False):
-        out = _Scan.apply(gi.contiguous(), h0.contiguous(), w_hh, b_hh, mm)
+        out = _Scan.apply(gi.contiguous(), h0.contiguous(), w_hh, b_hh, mm, onednn)
     return out[:, :, :batch]  # type: ignore[no-any-return]
 
 
 class _Scan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, mm: torch.dtype) -> Tensor:
+    def forward(
+        ctx: Any, gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, mm: torch.dtype, onednn: bool
+    ) -> Tensor:
         steps, hid = gi.size(0), h0.size(-1)
         out = h0.new_empty(*gi.shape[:-1], hid)  # (T, D, B, H)
         gates = h0.new_empty(gi.shape)  # r, z, n after their nonlinearities
@@ -148,7 +153,10 @@ class _Scan(torch.autograd.Function):
         w_t, bias = w_hh.to(mm).transpose(1, 2), b_hh.to(mm).unsqueeze(1)
         h = h0
         for t in range(steps):
-            torch.baddbmm(bias, h.to(mm), w_t, out=gh[t])
+            if onednn:
+                gh[t, 0] = fp32.linear(h[0], w_hh[0], b_hh[0])
+            else:
+                torch.baddbmm(bias, h.to(mm), w_t, out=gh[t])
             rz, n = gates[t, ..., : 2 * hid], gates[t, ..., 2 * hid :]
             torch.add(gi[t, ..., : 2 * hid], gh[t, ..., : 2 * hid], out=rz).sigmoid_()
             torch.addcmul(gi[t, ..., 2 * hid :], rz[..., :hid], gh[t, ..., 2 * hid :], out=n).tanh_()
@@ -159,7 +167,7 @@ class _Scan(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, None, None]:
         h0, w_hh, out, gates, gh_n = ctx.saved_tensors
         steps, dirs, batch, hid = out.shape
         r, z, n = gates.view(steps, dirs, batch, 3, hid).unbind(3)
@@ -185,4 +193,4 @@ class _Scan(torch.autograd.Function):
             grad_h, h_prev = pad_rows(grad_h, 1), pad_rows(h_prev, 1)
         grad_w = torch.bmm(grad_h.transpose(1, 2), h_prev)  # (D, 3H, H): one product over all steps
         grad_b = grad_h.sum(1, dtype=w_hh.dtype)
-        return grad_i.view(steps, dirs, batch, 3 * hid), dh, grad_w.to(w_hh.dtype), grad_b, None
+        return grad_i.view(steps, dirs, batch, 3 * hid), dh, grad_w.to(w_hh.dtype), grad_b, None, None
