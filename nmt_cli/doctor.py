@@ -96,6 +96,7 @@ def kernel_choices() -> dict[str, str]:
         "bf16": "bf16 units: train times bf16 against fp32 on the first batch, takes bf16 if 1.1x faster"
         if bf16_units
         else "no bf16 units (or capped): emulated, slower than fp32; train --bf16 trains fp32",
+        "fp32": "cuBLAS" if on_gpu else "search products: MKL or oneDNN, timed when translate loads a model",
         "int8": "oneDNN or torch._int_mm, timed when a model is quantized"
         if cpu_has_vnni()
         else "torch._int_mm (no VNNI: oneDNN saturates)",
