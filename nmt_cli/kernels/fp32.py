@@ -13,11 +13,11 @@ Plain path: ``F.linear``.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from nmt_cli.kernels.timing import best_seconds
 
 BACKENDS = ("mkl", "onednn")
 _backend = "mkl"  # what serves search's products in this process (set by choose)
@@ -75,19 +75,16 @@ def _pack(weight: Tensor) -> Tensor:
 
 
 def choose(weight: Tensor, bias: Tensor | None, rows: int, repeats: int = 3) -> dict[str, float]:
-    """Time a (rows x K) x (K x N) product through each backend, in turns, ``repeats`` + 1 calls each
-    (the first packs oneDNN's weight), set the faster by its best call and return each one's best
+    """Time a (rows x K) x (K x N) product through each backend (kernels/timing.py: one untimed call,
+    which packs oneDNN's weight, then ``repeats`` in turns), set the faster and return each one's best
     seconds."""
     if not available() or weight.device.type != "cpu" or weight.dtype != torch.float32:
         set_backend("mkl")
         return {}
     x = torch.randn(rows, weight.size(1))
-    best = dict.fromkeys(BACKENDS, float("inf"))
     with torch.inference_mode():
-        for _ in range(repeats + 1):
-            for name in BACKENDS:
-                start = time.perf_counter()
-                linear(x, weight, bias) if name == "onednn" else F.linear(x, weight, bias)
-                best[name] = min(best[name], time.perf_counter() - start)
+        best = best_seconds(
+            {"mkl": lambda: F.linear(x, weight, bias), "onednn": lambda: linear(x, weight, bias)}, repeats
+        )
     set_backend(min(best, key=best.__getitem__))
     return best

@@ -27,8 +27,8 @@ when PyTorch drops either.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Collection
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt_cli.kernels.bf16 import pad_rows
+from nmt_cli.kernels.timing import best_seconds
 
 KEEP_FLOAT = ("decoder.attention.v",)
 
@@ -149,15 +150,8 @@ def fastest_backend(layer: nn.Linear, rows: int = 16) -> str:
         return "int_mm"
     x = torch.randn(rows, layer.in_features)
     candidates = {name: Int8Linear(layer, name) for name in ("onednn", "int_mm")}
-    best = dict.fromkeys(candidates, float("inf"))
     with torch.no_grad():
-        for module in candidates.values():
-            module(x)
-        for _ in range(2):
-            for name, module in candidates.items():
-                start = time.perf_counter()
-                module(x)
-                best[name] = min(best[name], time.perf_counter() - start)
+        best = best_seconds({name: partial(module, x) for name, module in candidates.items()}, 2)
     return min(best, key=best.__getitem__)
 
 
